@@ -1,0 +1,38 @@
+# orderengine — see README.md
+GO        ?= go
+BIN       := bin/orderengine
+PKGS      := ./...
+TEST_TIMEOUT ?= 15m
+
+.PHONY: run build test vet fmt-check bench bench-go stress clean
+
+## run: start the engine on the embedded default (SQLite in ./data) at :8080
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/orderengine
+
+## test: vet, gofmt check, and every test with the race detector
+test: vet fmt-check
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## bench: the event store benchmarks (go test -bench and the CLI workloads)
+BENCH_EVENTS ?= sqlite:
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./eventstore/...
+	./$(BIN) bench eventstore --events '$(BENCH_EVENTS)'
+
+## stress: longer concurrency runs of the conformance suites
+stress:
+	$(GO) test -race -count=5 -run 'Conformance' ./eventstore/...
+
+clean:
+	rm -rf bin
