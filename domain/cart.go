@@ -230,7 +230,8 @@ func (p Pricing) DecideCart(s Cart, c CartCommand, now time.Time) ([]Event, erro
 	if err != nil || len(events) == 0 {
 		return events, err
 	}
-	if _, done := events[len(events)-1].(CartCheckedOut); done {
+	switch events[len(events)-1].(type) {
+	case CartCreated, CartCheckedOut: // nothing to price yet / any more
 		return events, nil
 	}
 	priced, err := p.priceCart(fold(s, events), now)
