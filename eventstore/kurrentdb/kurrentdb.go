@@ -1,0 +1,253 @@
+// Package kurrentdb is the eventstore.Store adapter for KurrentDB (formerly EventStoreDB),
+// written against github.com/EventStore/EventStore-Client-Go/v4 (package esdb, gRPC).
+//
+// # Versions
+//
+// Our 0-based stream version is the KurrentDB stream revision (event number).
+//
+// # Global positions
+//
+// A KurrentDB $all position is a pair (commit, prepare) of byte offsets in the transaction
+// log, and $all is ordered by commit, then prepare. Every gRPC append is written as
+// "implicitly committed" prepare records (PrepareFlags.IsCommitted, one record per event,
+// the first flagged TransactionBegin, the last TransactionEnd); for such records the
+// server's $all reader reports commit = prepare = the record's own log position. So each
+// event, also each event of a multi-event append, has its own position with
+// Commit == Prepare, strictly increasing in $all order (checked in the server source:
+// AllReader.ReadAllEventsForward adds committed prepares as
+// CommitEventRecord(event, prepare.LogPosition); the append response carries the
+// CommitAck log position of the TransactionEnd record, i.e. the last event's position;
+// an idempotent re-append carries the log position of the last event of the original
+// range). Hence:
+//
+//   - RecordedEvent.Position / AppendResult.Position = Position.Commit;
+//   - a uint64 p maps back to esdb.Position{Commit: p, Prepare: p}, which names exactly
+//     that event's record, and 0 (eventstore.Start) maps to esdb.Start{}.
+//
+// Only events written by the legacy TCP protocol's explicit transactions have
+// Commit != Prepare (several events share the commit record's position); orderengine never
+// writes them and this adapter does not support logs that contain them.
+//
+// Stream reads carry $all positions only since EventStoreDB 22.6 (older servers send
+// "no position", reported here as Position 0); any KurrentDB release is fine.
+//
+// # Chain hashes and concurrency
+//
+// Every event's metadata carries its chain hash (eventstore.Prepare). Append reads the
+// stream's last event (one backward read), chains the new events after its hash and
+// appends with expected revision = the revision just read, so no concurrent writer can
+// slip an event between the hash's predecessor and the new events. Any and StreamExists
+// re-read and retry (bounded) when they lose that race; Exact and NoStream report
+// eventstore.ErrWrongExpectedVersion with the actual version.
+//
+// # Server requirements
+//
+//   - EventStoreDB 22.6 or later, or any KurrentDB release (for $all positions on stream
+//     reads, see above);
+//   - a user allowed to read $all for ReadAll, Head and SubscribeAll (in a secure
+//     cluster $all is a system stream, readable by administrators by default);
+//   - the server's MaxAppendSize (1 MiB per append by default) at least as large as the
+//     appends the application makes; an append over it fails with ErrInvalidEvent.
+//
+// # System events
+//
+// $all also holds the server's own events (streams or event types starting with "$":
+// stream metadata, statistics, projection links, …). ReadAll, SubscribeAll and Head skip
+// them.
+package kurrentdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/orderengine/orderengine/eventstore"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Limits bound what one append may carry (zero value: eventstore defaults). The
+	// server's own limits (MaxAppendSize, 1 MiB per append by default, and
+	// MaxAppendEventSize) must be at least as large, or large appends fail on the server.
+	Limits eventstore.Limits
+	// Logger receives the adapter's and the client library's logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// Store is an eventstore.Store backed by a KurrentDB server or cluster.
+type Store struct {
+	client *esdb.Client
+	limits eventstore.Limits
+	log    *slog.Logger
+
+	// mu guards closed and the client against Close: operations hold a read lock while
+	// they use the client, Close takes the write lock (the client may panic when used
+	// while it is being closed).
+	mu     sync.RWMutex
+	closed bool
+
+	subsMu sync.Mutex
+	subs   map[*subscription]struct{}
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open connects to KurrentDB. connString is the client's connection string, e.g.
+// "kurrentdb://localhost:2113?tls=false" or "esdb://admin:changeit@host1:2113,host2:2113";
+// the schemes kurrentdb, kurrent, kdb and esdb (each also with "+discover") are accepted.
+// Open waits, bounded by ctx, until the client has connected to a node.
+func Open(ctx context.Context, connString string, opt Options) (*Store, error) {
+	cs, err := normalizeConnString(connString)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := esdb.ParseConnectionString(cs)
+	if err != nil {
+		return nil, fmt.Errorf("kurrentdb: invalid connection string: %w", err)
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Logger = clientLogger(log)
+	client, err := esdb.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kurrentdb: %w", err)
+	}
+
+	// The client connects lazily; ask for the server version to connect now, so that a
+	// wrong address or bad credentials fail at start-up rather than at the first append.
+	type versionResult struct {
+		v   *esdb.ServerVersion
+		err error
+	}
+	ch := make(chan versionResult, 1)
+	go func() {
+		v, err := client.GetServerVersion()
+		ch <- versionResult{v, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("kurrentdb: connect: %w", r.err)
+		}
+		switch v := r.v; {
+		case v == nil || v.Major == 0:
+			log.Warn("kurrentdb: server version unknown (server older than 21.10?); stream reads may lack $all positions")
+		case v.Major < 22 || (v.Major == 22 && v.Minor < 6):
+			log.Warn("kurrentdb: server older than EventStoreDB 22.6: stream reads carry no $all positions",
+				"version", fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch))
+		default:
+			log.Debug("kurrentdb: connected", "version", fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch))
+		}
+	case <-ctx.Done():
+		// Closing the client while GetServerVersion is in flight can panic inside the
+		// client (send on a closed channel); close it once the call has returned.
+		go func() {
+			<-ch
+			_ = client.Close()
+		}()
+		return nil, fmt.Errorf("kurrentdb: connect: %w", ctx.Err())
+	}
+
+	return &Store{
+		client: client,
+		limits: opt.Limits,
+		log:    log,
+		subs:   map[*subscription]struct{}{},
+	}, nil
+}
+
+// enter admits an operation unless the store is closed; leave ends it.
+func (s *Store) enter() error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return eventstore.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.mu.RUnlock() }
+
+// Close waits for operations in flight, ends every subscription and closes the client.
+// Every later call returns eventstore.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+
+	s.subsMu.Lock()
+	subs := make([]*subscription, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.subsMu.Unlock()
+	for _, sub := range subs {
+		_ = sub.Close()
+	}
+	return s.client.Close()
+}
+
+// forget drops a subscription that has ended from the ones Close ends.
+func (s *Store) forget(sub *subscription) {
+	s.subsMu.Lock()
+	delete(s.subs, sub)
+	s.subsMu.Unlock()
+}
+
+// schemes maps the accepted URL schemes to the ones the v4 client parses.
+var schemes = map[string]string{
+	"esdb":               "esdb",
+	"esdb+discover":      "esdb+discover",
+	"kurrentdb":          "esdb",
+	"kurrentdb+discover": "esdb+discover",
+	"kurrent":            "esdb",
+	"kurrent+discover":   "esdb+discover",
+	"kdb":                "esdb",
+	"kdb+discover":       "esdb+discover",
+}
+
+// normalizeConnString rewrites a KurrentDB connection string to the esdb:// form that
+// the v4 client parses; the rest of the string is left as it is.
+func normalizeConnString(cs string) (string, error) {
+	cs = strings.TrimSpace(cs)
+	i := strings.Index(cs, "://")
+	if i <= 0 {
+		return "", errors.New(`kurrentdb: connection string must start with "kurrentdb://", "kurrentdb+discover://", "esdb://" or "esdb+discover://"`)
+	}
+	to, ok := schemes[strings.ToLower(cs[:i])]
+	if !ok {
+		return "", fmt.Errorf("kurrentdb: unsupported connection string scheme %q (want kurrentdb://, kurrentdb+discover://, esdb:// or esdb+discover://)", cs[:i])
+	}
+	return to + cs[i:], nil
+}
+
+// clientLogger bridges the client library's printf logging to slog. The client logs
+// every dropped subscription and failed call at "error"; those are reported to the caller
+// as errors anyway, so they are logged here at Warn (Debug when caused by cancellation).
+func clientLogger(log *slog.Logger) esdb.LoggingFunc {
+	return func(level esdb.LogLevel, format string, args ...interface{}) {
+		msg := fmt.Sprintf(format, args...)
+		lvl := slog.LevelDebug
+		switch level {
+		case esdb.LogError, esdb.LogWarn:
+			lvl = slog.LevelWarn
+			if strings.Contains(msg, "context canceled") || strings.Contains(msg, "Canceled") {
+				lvl = slog.LevelDebug
+			}
+		case esdb.LogInfo:
+			lvl = slog.LevelInfo
+		}
+		log.Log(context.Background(), lvl, "kurrentdb client: "+msg)
+	}
+}
