@@ -22,8 +22,8 @@ type Cart struct {
 	Lines           []Line     `json:"lines"`
 	Coupon          *Coupon    `json:"coupon,omitempty"`
 	ShippingAddress *Address   `json:"shippingAddress,omitempty"`
-	// TaxCountry is the destination the lines were taxed for: the shipping address's
-	// country, or the tax table's default before there is one.
+	// TaxCountry is the destination the lines were last taxed for: the shipping address's
+	// country, or the tax table's default before there is one; empty until the first line.
 	TaxCountry string    `json:"taxCountry,omitempty"`
 	Totals     Totals    `json:"totals"`
 	OrderID    string    `json:"orderId,omitempty"` // set by checkout
@@ -262,7 +262,8 @@ func (p Pricing) priceCart(s Cart, now time.Time) (*CartPriced, error) {
 	if err != nil {
 		return nil, err
 	}
-	changed := country != s.TaxCountry || totals != s.Totals
+	// the tax country matters only once there is something to tax
+	changed := totals != s.Totals || (len(lines) > 0 && country != s.TaxCountry)
 	priced := make([]PricedLine, len(lines))
 	for i, l := range lines {
 		priced[i] = PricedLine{SKU: l.SKU, LineAmounts: l.LineAmounts}

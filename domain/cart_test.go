@@ -94,21 +94,22 @@ func TestCartItemValidation(t *testing.T) {
 
 func TestCartChangeAndRemove(t *testing.T) {
 	d := cartDecider()
-	given(t, d, cartCreated, teeMAdded).when(ChangeCartItemQuantity{CartID: "c1", SKU: "TEE-RED-M", Quantity: 1}).then(
+	withTee := cartHistory(t, createC1, teeM)
+	given(t, d, withTee...).when(ChangeCartItemQuantity{CartID: "c1", SKU: "TEE-RED-M", Quantity: 1}).then(
 		CartItemQuantityChanged{CartID: "c1", SKU: "TEE-RED-M", Quantity: 1, At: t0},
 		// 19.99 incl. 19%: 3.1917 → 3.19
 		CartPriced{CartID: "c1", TaxCountry: "DE", Lines: []PricedLine{{SKU: "TEE-RED-M", LineAmounts: inclusive(1999, 0, 319)}}, Totals: totals(1999, 0, 319, 495), At: t0},
 	)
-	given(t, d, cartCreated, teeMAdded).when(ChangeCartItemQuantity{CartID: "c1", SKU: "TEE-RED-M", Quantity: 2}).thenNothing()
-	given(t, d, cartCreated, teeMAdded).when(ChangeCartItemQuantity{CartID: "c1", SKU: "TEE-RED-M", Quantity: -1}).thenError(ErrValidation)
-	given(t, d, cartCreated, teeMAdded).when(ChangeCartItemQuantity{CartID: "c1", SKU: "NOPE", Quantity: 1}).thenError(ErrNotFound)
+	given(t, d, withTee...).when(ChangeCartItemQuantity{CartID: "c1", SKU: "TEE-RED-M", Quantity: 2}).thenNothing()
+	given(t, d, withTee...).when(ChangeCartItemQuantity{CartID: "c1", SKU: "TEE-RED-M", Quantity: -1}).thenError(ErrValidation)
+	given(t, d, withTee...).when(ChangeCartItemQuantity{CartID: "c1", SKU: "NOPE", Quantity: 1}).thenError(ErrNotFound)
 
 	removed := []Event{
 		CartItemRemoved{CartID: "c1", SKU: "TEE-RED-M", At: t0},
 		CartPriced{CartID: "c1", TaxCountry: "DE", Lines: []PricedLine{}, Totals: totals(0, 0, 0, 0), At: t0},
 	}
-	given(t, d, cartCreated, teeMAdded).when(ChangeCartItemQuantity{CartID: "c1", SKU: "TEE-RED-M", Quantity: 0}).then(removed...)
-	given(t, d, cartCreated, teeMAdded).when(RemoveCartItem{CartID: "c1", SKU: "TEE-RED-M"}).then(removed...)
+	given(t, d, withTee...).when(ChangeCartItemQuantity{CartID: "c1", SKU: "TEE-RED-M", Quantity: 0}).then(removed...)
+	given(t, d, withTee...).when(RemoveCartItem{CartID: "c1", SKU: "TEE-RED-M"}).then(removed...)
 	given(t, d, cartCreated).when(RemoveCartItem{CartID: "c1", SKU: "TEE-RED-M"}).thenError(ErrNotFound)
 }
 
@@ -201,8 +202,8 @@ func TestCartCheckout(t *testing.T) {
 	given(t, d, append(ready, done)...).when(CheckOutCart{CartID: "c1", OrderID: "o2"}).thenError(ErrIllegalTransition)
 	given(t, d, append(ready, done)...).when(teeM).thenError(ErrIllegalTransition)
 	given(t, d, append(ready, done)...).when(ApplyCoupon{CartID: "c1", Coupon: tenPercent}).thenError(ErrIllegalTransition)
-	given(t, d, cartCreated, teeMAdded).when(CheckOutCart{CartID: "c1", OrderID: "o1"}).thenError(ErrValidation)        // no address
-	given(t, d, cartCreated, ready[2]).when(CheckOutCart{CartID: "c1", OrderID: "o1"}).thenError(ErrValidation)         // empty
+	given(t, d, cartCreated, teeMAdded).when(CheckOutCart{CartID: "c1", OrderID: "o1"}).thenError(ErrValidation) // no address
+	given(t, d, cartCreated, ready[2]).when(CheckOutCart{CartID: "c1", OrderID: "o1"}).thenError(ErrValidation)  // empty
 	given(t, d, append(ready, done)...).when(RemoveCartItem{CartID: "c1", SKU: "TEE-RED-M"}).thenError(ErrIllegalTransition)
 
 	var te *TransitionError

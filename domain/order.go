@@ -20,8 +20,8 @@ const (
 	OrderStatusCancelled OrderStatus = "cancelled" //
 )
 
-// OrderTransitions lists the legal status changes.
-var OrderTransitions = map[OrderStatus][]OrderStatus{
+// orderTransitions lists the legal status changes.
+var orderTransitions = map[OrderStatus][]OrderStatus{
 	"":                   {OrderStatusPending},
 	OrderStatusPending:   {OrderStatusPaid, OrderStatusCancelled},
 	OrderStatusPaid:      {OrderStatusShipped, OrderStatusCancelled},
@@ -31,7 +31,10 @@ var OrderTransitions = map[OrderStatus][]OrderStatus{
 }
 
 // CanTransition reports whether an order may move from one status to another.
-func CanTransition(from, to OrderStatus) bool { return slices.Contains(OrderTransitions[from], to) }
+func CanTransition(from, to OrderStatus) bool { return slices.Contains(orderTransitions[from], to) }
+
+// NextStatuses lists the statuses an order may move to from a status.
+func NextStatuses(from OrderStatus) []OrderStatus { return slices.Clone(orderTransitions[from]) }
 
 // PaymentStatus is the order's view of its payment.
 type PaymentStatus string
