@@ -1,0 +1,254 @@
+// Package commands runs commands against aggregates: load the stream, fold it, decide,
+// append at the version read, and retry a bounded number of times when another writer
+// got there first.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/envelope"
+	"github.com/orderengine/orderengine/eventstore"
+)
+
+// EventStore is the part of the event store the runtime uses.
+type EventStore interface {
+	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error)
+	ReadStream(ctx context.Context, stream string, dir eventstore.Direction, from uint64, limit int) ([]eventstore.RecordedEvent, error)
+}
+
+// ErrPreconditionFailed: the caller's If-Match version is not the aggregate's version.
+var ErrPreconditionFailed = errors.New("precondition failed")
+
+// ErrConflict: the aggregate kept changing under the command through every retry.
+var ErrConflict = errors.New("too many concurrent changes")
+
+// Runtime executes commands. Build it with NewRuntime.
+type Runtime struct {
+	store      EventStore
+	reg        *domain.Registry
+	now        func() time.Time
+	maxRetries int
+	log        *slog.Logger
+}
+
+// RuntimeOptions configure a Runtime. Zero values take the defaults.
+type RuntimeOptions struct {
+	// Registry of event types (default domain.NewDomainRegistry()).
+	Registry *domain.Registry
+	// Now is the clock handed to deciders (default time.Now).
+	Now func() time.Time
+	// MaxRetries bounds re-deciding after a version conflict (default 10).
+	MaxRetries int
+	Logger     *slog.Logger
+}
+
+// NewRuntime builds a runtime over store.
+func NewRuntime(store EventStore, opt RuntimeOptions) *Runtime {
+	if opt.Registry == nil {
+		opt.Registry = domain.NewDomainRegistry()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.MaxRetries <= 0 {
+		opt.MaxRetries = 10
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{store: store, reg: opt.Registry, now: opt.Now, maxRetries: opt.MaxRetries, log: opt.Logger}
+}
+
+// Registry is the runtime's event registry.
+func (rt *Runtime) Registry() *domain.Registry { return rt.reg }
+
+// Now reads the runtime's clock.
+func (rt *Runtime) Now() time.Time { return rt.now() }
+
+// Store is the runtime's event store.
+func (rt *Runtime) Store() EventStore { return rt.store }
+
+// Meta is what a caller says about a command: who, why, and its idempotency key.
+type Meta struct {
+	CorrelationID  string
+	CausationID    string
+	Actor          string
+	IdempotencyKey string
+	// IfMatch, when set, is the aggregate version the caller last saw (HTTP If-Match); a
+	// different version fails with ErrPreconditionFailed instead of being retried.
+	IfMatch *uint64
+}
+
+// Loaded is an aggregate's state as read from its stream.
+type Loaded[S any] struct {
+	State  S
+	Stream string
+	// Exists is false when the stream has no events.
+	Exists bool
+	// Version of the last event (meaningful when Exists).
+	Version uint64
+	// Position of the last event in $all (0 when the stream does not exist).
+	Position uint64
+	// ids of the events read, to recognise an idempotent retry.
+	ids map[uuid.UUID]struct{}
+}
+
+// Result is the outcome of a command.
+type Result[S any] struct {
+	State  S
+	Stream string
+	// Version of the aggregate after the command (its ETag).
+	Version uint64
+	// Position is the global position the command committed; for a command that changed
+	// nothing, the position of the aggregate's last event.
+	Position uint64
+	// Events the command appended (none for an idempotent repeat).
+	Events []domain.Event
+	// Replayed is true when the command had already been applied under the same
+	// idempotency key, so nothing was appended this time.
+	Replayed bool
+}
+
+const pageSize = 1000
+
+// Load reads and folds the aggregate id.
+func Load[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain.Decider[S, C], id string) (Loaded[S], error) {
+	stream := d.StreamName(id)
+	l := Loaded[S]{Stream: stream}
+	for from := uint64(0); ; {
+		recs, err := rt.store.ReadStream(ctx, stream, eventstore.Forward, from, pageSize)
+		if errors.Is(err, eventstore.ErrStreamNotFound) {
+			return l, nil
+		}
+		if err != nil {
+			return l, fmt.Errorf("load %s: %w", stream, err)
+		}
+		evs := make([]domain.Event, 0, len(recs))
+		for _, rec := range recs {
+			e, _, err := envelope.Decode(rt.reg, rec)
+			if err != nil {
+				return l, fmt.Errorf("load %s: %w", stream, err)
+			}
+			evs = append(evs, e)
+			if l.ids == nil {
+				l.ids = map[uuid.UUID]struct{}{}
+			}
+			l.ids[rec.ID] = struct{}{}
+			l.Exists, l.Version, l.Position = true, rec.Version, rec.Position
+		}
+		l.State = d.Fold(l.State, evs)
+		if len(recs) < pageSize {
+			return l, nil
+		}
+		from = recs[len(recs)-1].Version + 1
+	}
+}
+
+// Execute runs cmd against its aggregate: load, decide, append at the version read; on a
+// version conflict it reloads and decides again, up to the runtime's retry bound.
+//
+// With an idempotency key, event ids derive from the key, and a command whose first event
+// is already in the stream is recognised as applied: Execute returns Replayed instead of
+// deciding again.
+//
+// cmd must implement the decider's command interface C; it is typed domain.Command so that
+// callers can pass a concrete command struct.
+func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain.Decider[S, C], command domain.Command, meta Meta) (Result[S], error) {
+	cmd, ok := command.(C)
+	if !ok {
+		return Result[S]{}, fmt.Errorf("command %T is not a %s command", command, d.Category)
+	}
+	id := cmd.AggregateID()
+	for attempt := 0; ; attempt++ {
+		l, err := Load(ctx, rt, d, id)
+		if err != nil {
+			return Result[S]{}, err
+		}
+		if meta.IfMatch != nil && (!l.Exists || l.Version != *meta.IfMatch) {
+			return Result[S]{}, fmt.Errorf("%w: %s is at version %s, not %d", ErrPreconditionFailed, l.Stream, versionString(l), *meta.IfMatch)
+		}
+		if meta.IdempotencyKey != "" {
+			if _, ok := l.ids[envelope.DeterministicID(meta.IdempotencyKey, l.Stream, 0)]; ok {
+				return Result[S]{State: l.State, Stream: l.Stream, Version: l.Version, Position: l.Position, Replayed: true}, nil
+			}
+		}
+		now := rt.now()
+		evs, err := d.Decide(l.State, cmd, now)
+		if err != nil {
+			return Result[S]{State: l.State, Stream: l.Stream, Version: l.Version, Position: l.Position}, err
+		}
+		if len(evs) == 0 {
+			return Result[S]{State: l.State, Stream: l.Stream, Version: l.Version, Position: l.Position}, nil
+		}
+		data := make([]eventstore.EventData, len(evs))
+		for i, e := range evs {
+			eid := uuid.New()
+			if meta.IdempotencyKey != "" {
+				eid = envelope.DeterministicID(meta.IdempotencyKey, l.Stream, i)
+			}
+			data[i], err = envelope.Encode(rt.reg, eid, e, envelope.Metadata{
+				CorrelationID:  meta.CorrelationID,
+				CausationID:    meta.CausationID,
+				Actor:          meta.Actor,
+				OccurredAt:     now.UTC(),
+				IdempotencyKey: meta.IdempotencyKey,
+			})
+			if err != nil {
+				return Result[S]{}, err
+			}
+		}
+		expected := eventstore.NoStream
+		if l.Exists {
+			expected = eventstore.Exact(l.Version)
+		}
+		res, err := rt.store.Append(ctx, l.Stream, expected, data...)
+		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			if meta.IfMatch != nil {
+				return Result[S]{}, fmt.Errorf("%w: %s changed concurrently", ErrPreconditionFailed, l.Stream)
+			}
+			if attempt+1 >= rt.maxRetries {
+				return Result[S]{}, fmt.Errorf("%w: %s after %d attempts: %w", ErrConflict, l.Stream, attempt+1, err)
+			}
+			rt.log.Debug("version conflict, retrying", "stream", l.Stream, "attempt", attempt+1)
+			if err := backoff(ctx, attempt); err != nil {
+				return Result[S]{}, err
+			}
+			continue
+		}
+		if err != nil {
+			return Result[S]{}, fmt.Errorf("append to %s: %w", l.Stream, err)
+		}
+		return Result[S]{State: d.Fold(l.State, evs), Stream: l.Stream, Version: res.Version, Position: res.Position, Events: evs}, nil
+	}
+}
+
+func versionString[S any](l Loaded[S]) string {
+	if !l.Exists {
+		return "none (no such aggregate)"
+	}
+	return fmt.Sprint(l.Version)
+}
+
+// backoff waits a little, growing with the attempt, so hot aggregates do not livelock.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return nil
+	}
+	d := time.Duration(attempt*attempt) * 200 * time.Microsecond
+	d += time.Duration(uuid.New().ID()%1000) * time.Microsecond // jitter
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
