@@ -59,6 +59,11 @@ func runBenchEventStore(ctx context.Context, args []string, getenv func(string) 
 	}
 
 	var store eventstore.Store
+	defer func() {
+		if store != nil {
+			store.Close()
+		}
+	}()
 	switch kind {
 	case kindSQLite:
 		path := strings.SplitN(rest, "?", 2)[0]
@@ -79,6 +84,7 @@ func runBenchEventStore(ctx context.Context, args []string, getenv func(string) 
 		if err == nil {
 			store = pg
 			cfg.RawPostgres = pg.Pool()
+			// Runs before the store's Close (deferred later, so run earlier).
 			defer func() {
 				dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
@@ -93,7 +99,6 @@ func runBenchEventStore(ctx context.Context, args []string, getenv func(string) 
 	if err != nil {
 		return fmt.Errorf("open %s: %w", redactURL(events), err)
 	}
-	defer store.Close()
 
 	fmt.Fprintf(stdout, "orderengine bench eventstore — %s — %s\n\n", redactURL(events), time.Now().UTC().Format(time.RFC3339))
 	results, err := storebench.Run(ctx, store, cfg)
