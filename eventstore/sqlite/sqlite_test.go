@@ -147,3 +147,7 @@ func killChild(path string) {
 		w.Flush()
 	}
 }
+
+func sqliteOpen(path string) (*sqlite.Store, error) {
+	return sqlite.Open(context.Background(), path, sqlite.Options{})
+}
