@@ -36,6 +36,7 @@ type Runtime struct {
 	now        func() time.Time
 	maxRetries int
 	log        *slog.Logger
+	owner      func(state any) (customer string, owned bool)
 }
 
 // RuntimeOptions configure a Runtime. Zero values take the defaults.
@@ -47,6 +48,20 @@ type RuntimeOptions struct {
 	// MaxRetries bounds re-deciding after a version conflict (default 10).
 	MaxRetries int
 	Logger     *slog.Logger
+	// Owner tells which customer an aggregate state belongs to; owned is false for
+	// aggregates no customer owns (products, stock). Default DefaultOwner.
+	Owner func(state any) (customer string, owned bool)
+}
+
+// DefaultOwner knows the customer-owned aggregates: carts and orders.
+func DefaultOwner(state any) (customer string, owned bool) {
+	switch s := state.(type) {
+	case domain.Cart:
+		return s.CustomerID, true
+	case domain.Order:
+		return s.CustomerID, true
+	}
+	return "", false
 }
 
 // NewRuntime builds a runtime over store.
@@ -63,7 +78,10 @@ func NewRuntime(store EventStore, opt RuntimeOptions) *Runtime {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{store: store, reg: opt.Registry, now: opt.Now, maxRetries: opt.MaxRetries, log: opt.Logger}
+	if opt.Owner == nil {
+		opt.Owner = DefaultOwner
+	}
+	return &Runtime{store: store, reg: opt.Registry, now: opt.Now, maxRetries: opt.MaxRetries, log: opt.Logger, owner: opt.Owner}
 }
 
 // Registry is the runtime's event registry.
@@ -84,6 +102,34 @@ type Meta struct {
 	// IfMatch, when set, is the aggregate version the caller last saw (HTTP If-Match); a
 	// different version fails with ErrPreconditionFailed instead of being retried.
 	IfMatch *uint64
+	// Customer, when set, confines the command to aggregates this customer owns (see
+	// RuntimeOptions.Owner): anyone else's cart or order fails with an error wrapping
+	// domain.ErrNotFound, exactly as if it did not exist, so its existence does not leak.
+	// Admins and system actors leave it empty.
+	Customer string
+}
+
+// foreign reports whether state is owned by someone other than customer.
+func (rt *Runtime) foreign(state any, customer string) bool {
+	if customer == "" {
+		return false
+	}
+	owner, owned := rt.owner(state)
+	return owned && owner != customer
+}
+
+func hidden(category, id string) error {
+	return fmt.Errorf("%w: %s %s does not exist", domain.ErrNotFound, category, id)
+}
+
+// CheckOwner is the read-side counterpart of Meta.Customer: it fails with an error wrapping
+// domain.ErrNotFound when the aggregate does not exist or, with customer set, belongs to
+// someone else.
+func CheckOwner[S any, C domain.Command](rt *Runtime, d domain.Decider[S, C], id string, l Loaded[S], customer string) error {
+	if !l.Exists || rt.foreign(l.State, customer) {
+		return hidden(d.Category, id)
+	}
+	return nil
 }
 
 // Loaded is an aggregate's state as read from its stream.
@@ -171,6 +217,10 @@ func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain
 		if err != nil {
 			return Result[S]{}, err
 		}
+		// before If-Match and replay, so neither reveals anything about someone else's aggregate
+		if l.Exists && rt.foreign(l.State, meta.Customer) {
+			return Result[S]{}, hidden(d.Category, id)
+		}
 		if meta.IfMatch != nil && (!l.Exists || l.Version != *meta.IfMatch) {
 			return Result[S]{}, fmt.Errorf("%w: %s is at version %s, not %d", ErrPreconditionFailed, l.Stream, versionString(l), *meta.IfMatch)
 		}
@@ -186,6 +236,10 @@ func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain
 		}
 		if len(evs) == 0 {
 			return Result[S]{State: l.State, Stream: l.Stream, Version: l.Version, Position: l.Position}, nil
+		}
+		next := d.Fold(l.State, evs)
+		if rt.foreign(next, meta.Customer) { // a create on someone else's behalf
+			return Result[S]{}, &domain.ValidationError{Problems: []domain.FieldProblem{{Field: "customerId", Reason: "must be your own"}}}
 		}
 		data := make([]eventstore.EventData, len(evs))
 		for i, e := range evs {
@@ -225,7 +279,7 @@ func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain
 		if err != nil {
 			return Result[S]{}, fmt.Errorf("append to %s: %w", l.Stream, err)
 		}
-		return Result[S]{State: d.Fold(l.State, evs), Stream: l.Stream, Version: res.Version, Position: res.Position, Events: evs}, nil
+		return Result[S]{State: next, Stream: l.Stream, Version: res.Version, Position: res.Position, Events: evs}, nil
 	}
 }
 

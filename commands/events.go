@@ -1,0 +1,70 @@
+package commands
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/orderengine/orderengine/domain"
+)
+
+// Stream categories of the command side's own bookkeeping streams (not aggregates).
+const (
+	// CategorySKU: "sku-<SKU>" records which product owns a SKU (catalog.sku_claimed /
+	// catalog.sku_released); the last event is the current state.
+	CategorySKU = "sku"
+	// CategoryCheckoutRequest: "checkoutrequest-<orderId>" holds one
+	// checkoutrequest.recorded event, written before order.placed (see Service.PlaceOrder).
+	CategoryCheckoutRequest = "checkoutrequest"
+)
+
+// SKUClaimed: ProductID now owns SKU. SKUs are unique across products.
+type SKUClaimed struct {
+	SKU       string    `json:"sku"`
+	ProductID string    `json:"productId"`
+	At        time.Time `json:"at"`
+}
+
+// SKUReleased: ProductID gave SKU up (its creation or variant addition failed).
+type SKUReleased struct {
+	SKU       string    `json:"sku"`
+	ProductID string    `json:"productId"`
+	Reason    string    `json:"reason,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// CheckoutRequested is what PlaceOrder records for the checkout saga beside the order:
+// the payment token the customer submitted. It never holds card data, only the gateway's
+// token (e.g. "tok_visa").
+type CheckoutRequested struct {
+	OrderID      string    `json:"orderId"`
+	CartID       string    `json:"cartId"`
+	CustomerID   string    `json:"customerId"`
+	PaymentToken string    `json:"paymentToken"`
+	CouponCode   string    `json:"couponCode,omitempty"` // same as order.placed's couponCode
+	At           time.Time `json:"at"`
+}
+
+func (SKUClaimed) EventType() string        { return "catalog.sku_claimed" }
+func (SKUReleased) EventType() string       { return "catalog.sku_released" }
+func (CheckoutRequested) EventType() string { return "checkoutrequest.recorded" }
+
+// RegisterEvents adds this package's event types to reg; registering them again is a no-op.
+// Anyone decoding the whole log ($all) with their own registry needs them too.
+func RegisterEvents(reg *domain.Registry) error {
+	for _, e := range []domain.Event{SKUClaimed{}, SKUReleased{}, CheckoutRequested{}} {
+		if p, ok := reg.Prototype(e.EventType()); ok {
+			if reflect.TypeOf(p) != reflect.TypeOf(e) {
+				return fmt.Errorf("event %q is registered with another type %T", e.EventType(), p)
+			}
+			continue
+		}
+		if err := reg.Register(e.EventType(), 1, e); err != nil {
+			// lost a race with a concurrent RegisterEvents: fine if it registered the same type
+			if p, ok := reg.Prototype(e.EventType()); !ok || reflect.TypeOf(p) != reflect.TypeOf(e) {
+				return err
+			}
+		}
+	}
+	return nil
+}
