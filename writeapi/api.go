@@ -1,0 +1,178 @@
+// Package writeapi is the command API (REST under /v1): checkout calls it to build carts
+// and place orders, admins to run the catalog, stock, promotions and fulfilment. Every
+// write answers with the aggregate version as ETag and the committed global position in
+// Orderengine-Position; errors are RFC 9457 problem documents.
+package writeapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/google/uuid"
+
+	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/problem"
+)
+
+// Config wires the API to the application.
+type Config struct {
+	Service  *commands.Service
+	Verifier *auth.Verifier
+	// Idempotency stores Idempotency-Key results; nil disables the header's replay.
+	Idempotency IdempotencyStore
+	// Checkout runs order placement, cancellation and fulfilment; nil leaves those routes
+	// answering 503.
+	Checkout Checkout
+	// MaxBodyBytes bounds request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// RateLimit bounds cart and order writes (zero value: DefaultRateLimit()).
+	RateLimit RateLimit
+	// OrderWait is the default and MaxOrderWait the longest time POST /v1/orders waits for
+	// the checkout to finish (defaults 5 s and 30 s).
+	OrderWait, MaxOrderWait time.Duration
+	Logger                  *slog.Logger
+	Now                     func() time.Time
+}
+
+// API is the command API's HTTP handler.
+type API struct {
+	svc     *commands.Service
+	ver     *auth.Verifier
+	idem    IdempotencyStore
+	co      Checkout
+	maxBody int64
+	limit   *rateLimiter
+	wait    time.Duration
+	maxWait time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+	router  chi.Router
+}
+
+// New builds the API.
+func New(c Config) (*API, error) {
+	if c.Service == nil || c.Verifier == nil {
+		return nil, errors.New("writeapi: Service and Verifier are required")
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.RateLimit == (RateLimit{}) {
+		c.RateLimit = DefaultRateLimit()
+	}
+	if c.OrderWait <= 0 {
+		c.OrderWait = 5 * time.Second
+	}
+	if c.MaxOrderWait <= 0 {
+		c.MaxOrderWait = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	a := &API{
+		svc: c.Service, ver: c.Verifier, idem: c.Idempotency, co: c.Checkout,
+		maxBody: c.MaxBodyBytes, limit: newRateLimiter(c.RateLimit, c.Now),
+		wait: c.OrderWait, maxWait: c.MaxOrderWait, log: c.Logger, now: c.Now,
+	}
+	a.router = a.routes()
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+
+// Router exposes the routes (for the OpenAPI agreement test and for mounting).
+func (a *API) Router() chi.Router { return a.router }
+
+func (a *API) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Get("/v1/openapi.json", serveOpenAPI)
+	r.Post("/v1/webhooks/payments", a.paymentWebhook)
+
+	r.Group(func(r chi.Router) {
+		r.Use(a.ver.Middleware)
+
+		// Catalog, stock, promotions and fulfilment: admins only.
+		r.Group(func(r chi.Router) {
+			r.Use(auth.Require(auth.RoleAdmin))
+			r.Post("/v1/products", a.idempotent(a.createProduct))
+			r.Patch("/v1/products/{id}", a.updateProduct)
+			r.Post("/v1/products/{id}/variants", a.idempotent(a.addVariant))
+			r.Patch("/v1/products/{id}/variants/{sku}", a.updateVariant)
+			r.Post("/v1/products/{id}/archive", a.idempotent(a.archiveProduct))
+			r.Post("/v1/inventory/{sku}/receipts", a.idempotent(a.receiveStock))
+			r.Post("/v1/inventory/{sku}/adjustments", a.idempotent(a.adjustStock))
+			r.Post("/v1/promotions", a.idempotent(a.createPromotion))
+			r.Post("/v1/orders/{id}/shipments", a.idempotent(a.shipOrder))
+			r.Post("/v1/orders/{id}/deliveries", a.idempotent(a.deliverOrder))
+			r.Post("/v1/orders/{id}/refunds", a.idempotent(a.refundOrder))
+		})
+
+		// Carts and checkout: customers (their own) and admins (any).
+		r.Group(func(r chi.Router) {
+			r.Use(auth.Require(auth.RoleCustomer, auth.RoleAdmin))
+			r.Get("/v1/carts/{id}", a.getCart)
+			r.Get("/v1/orders/{id}/checkout", a.checkoutStatus)
+			r.Group(func(r chi.Router) {
+				r.Use(a.limit.middleware)
+				r.Post("/v1/carts", a.idempotent(a.createCart))
+				r.Post("/v1/carts/{id}/items", a.idempotent(a.addCartItem))
+				r.Patch("/v1/carts/{id}/items/{sku}", a.changeCartItem)
+				r.Delete("/v1/carts/{id}/items/{sku}", a.removeCartItem)
+				r.Post("/v1/carts/{id}/coupons", a.idempotent(a.applyCoupon))
+				r.Delete("/v1/carts/{id}/coupons/{code}", a.removeCoupon)
+				r.Put("/v1/carts/{id}/shipping-address", a.setShippingAddress)
+				r.Post("/v1/orders", a.idempotent(a.placeOrder))
+				r.Post("/v1/orders/{id}/cancel", a.idempotent(a.cancelOrder))
+			})
+		})
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.NotFound("no route for "+r.Method+" "+r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
+	})
+	return r
+}
+
+// meta builds the command metadata of a request: who acts, for which customer, the
+// correlation id, the idempotency key and If-Match.
+func (a *API) meta(r *http.Request) (commands.Meta, error) {
+	p, _ := auth.FromContext(r.Context())
+	m := commands.Meta{
+		Actor:          p.Subject,
+		CorrelationID:  r.Header.Get("X-Correlation-Id"),
+		IdempotencyKey: eventKey(r),
+	}
+	if m.CorrelationID == "" {
+		m.CorrelationID = uuid.NewString()
+	}
+	if !p.Has(auth.RoleAdmin) {
+		m.Customer = p.Subject
+	}
+	im, err := ifMatch(r)
+	if err != nil {
+		return m, err
+	}
+	m.IfMatch = im
+	return m, nil
+}
+
+// decode reads and strictly decodes the body into dst.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	body, err := readBody(w, r, a.maxBody)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, dst)
+}

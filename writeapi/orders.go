@@ -1,0 +1,241 @@
+package writeapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/problem"
+)
+
+// Checkout is the checkout process manager as the API drives it (package checkout).
+type Checkout interface {
+	// Status is the checkout's progress; domain.ErrNotFound when there is none.
+	Status(ctx context.Context, orderID string) (CheckoutStatus, error)
+	// Wait blocks until the checkout is terminal or max has passed.
+	Wait(ctx context.Context, orderID string, max time.Duration) (CheckoutStatus, error)
+	// HandleWebhook verifies and applies a payment gateway webhook.
+	HandleWebhook(ctx context.Context, header http.Header, body []byte) error
+	Cancel(ctx context.Context, orderID, reason string, meta commands.Meta) error
+	Ship(ctx context.Context, orderID, carrier, tracking string, meta commands.Meta) error
+	Deliver(ctx context.Context, orderID string, meta commands.Meta) error
+	Refund(ctx context.Context, orderID string, amount domain.Money, reason string, meta commands.Meta) error
+}
+
+// CheckoutStatus is what GET /v1/orders/{id}/checkout shows.
+type CheckoutStatus struct {
+	OrderID  string `json:"orderId"`
+	Step     string `json:"step"`
+	Terminal bool   `json:"terminal"`
+	// Outcome is "confirmed" or "cancelled" once terminal.
+	Outcome string `json:"outcome,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// ErrWebhookRejected marks a webhook that failed verification (HTTP 400).
+var ErrWebhookRejected = errors.New("webhook rejected")
+
+func (a *API) checkoutReady(w http.ResponseWriter, r *http.Request) bool {
+	if a.co == nil {
+		problem.Write(w, problem.New(http.StatusServiceUnavailable, "checkout-unavailable", "Checkout unavailable", "this server runs no checkout"))
+		return false
+	}
+	return true
+}
+
+type placeOrderBody struct {
+	CartID          string          `json:"cartId"`
+	ShippingAddress *domain.Address `json:"shippingAddress,omitempty"`
+	BillingAddress  *domain.Address `json:"billingAddress,omitempty"`
+	Payment         struct {
+		Token string `json:"token"`
+	} `json:"payment"`
+}
+
+// placeOrder starts the checkout and waits (bounded) for it: 201 with the confirmed or
+// cancelled order, else 202 with Location to poll.
+func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
+	if !a.checkoutReady(w, r) {
+		return
+	}
+	wait := a.wait
+	if q := r.URL.Query().Get("wait"); q != "" {
+		d, err := time.ParseDuration(q)
+		if err != nil || d < 0 {
+			a.fail(w, r, badRequest("wait must be a duration such as 5s"))
+			return
+		}
+		wait = min(d, a.maxWait)
+	}
+	var b placeOrderBody
+	meta, err := a.meta(r)
+	if err == nil {
+		err = a.decode(w, r, &b)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res, err := a.svc.PlaceOrder(r.Context(), commands.PlaceOrderInput{
+		CartID: b.CartID, ShippingAddress: b.ShippingAddress, BillingAddress: b.BillingAddress, PaymentToken: b.Payment.Token,
+	}, meta)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id := res.State.ID
+	st, err := a.co.Wait(r.Context(), id, wait)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		a.fail(w, r, err)
+		return
+	}
+	if !st.Terminal {
+		w.Header().Set("Location", "/v1/orders/"+id+"/checkout")
+		w.Header().Set("Retry-After", "1")
+		writeResult(w, http.StatusAccepted, res.Version, res.Position, map[string]any{"order": res.State, "checkout": st})
+		return
+	}
+	a.writeOrder(w, r, id, meta, http.StatusCreated, &st)
+}
+
+// writeOrder answers with the order as it stands now.
+func (a *API) writeOrder(w http.ResponseWriter, r *http.Request, id string, meta commands.Meta, status int, st *CheckoutStatus) {
+	meta.IfMatch = nil
+	l, err := a.svc.Order(r.Context(), id, meta)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/orders/"+id)
+	body := any(l.State)
+	if st != nil {
+		body = map[string]any{"order": l.State, "checkout": st}
+	}
+	writeResult(w, status, l.Version, l.Position, body)
+}
+
+func (a *API) checkoutStatus(w http.ResponseWriter, r *http.Request) {
+	if !a.checkoutReady(w, r) {
+		return
+	}
+	meta, err := a.meta(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id := chi.URLParam(r, "id")
+	// Ownership first: someone else's order is 404, like a missing one.
+	if _, err := a.svc.Order(r.Context(), id, meta); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	st, err := a.co.Status(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// orderOp runs a checkout operation on an order the caller may reach, then answers with
+// the order.
+func (a *API) orderOp(w http.ResponseWriter, r *http.Request, body any, op func(ctx context.Context, id string, meta commands.Meta) error) {
+	if !a.checkoutReady(w, r) {
+		return
+	}
+	meta, err := a.meta(r)
+	if err == nil && body != nil {
+		err = a.decode(w, r, body)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id := chi.URLParam(r, "id")
+	l, err := a.svc.Order(r.Context(), id, meta)
+	if err == nil && meta.IfMatch != nil && l.Version != *meta.IfMatch {
+		err = fmt.Errorf("%w: order %s is at version %d, not %d", commands.ErrPreconditionFailed, id, l.Version, *meta.IfMatch)
+	}
+	if err == nil {
+		err = op(r.Context(), id, meta)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.writeOrder(w, r, id, meta, http.StatusOK, nil)
+}
+
+func (a *API) cancelOrder(w http.ResponseWriter, r *http.Request) {
+	var b reasonBody
+	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
+		reason := b.Reason
+		if reason == "" {
+			reason = "cancelled by " + meta.Actor
+		}
+		return a.co.Cancel(ctx, id, reason, meta)
+	})
+}
+
+type shipmentBody struct {
+	Carrier        string `json:"carrier"`
+	TrackingNumber string `json:"trackingNumber"`
+}
+
+func (a *API) shipOrder(w http.ResponseWriter, r *http.Request) {
+	var b shipmentBody
+	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
+		return a.co.Ship(ctx, id, b.Carrier, b.TrackingNumber, meta)
+	})
+}
+
+func (a *API) deliverOrder(w http.ResponseWriter, r *http.Request) {
+	a.orderOp(w, r, nil, func(ctx context.Context, id string, meta commands.Meta) error {
+		return a.co.Deliver(ctx, id, meta)
+	})
+}
+
+type refundBody struct {
+	Amount domain.Money `json:"amount"`
+	Reason string       `json:"reason,omitempty"`
+}
+
+func (a *API) refundOrder(w http.ResponseWriter, r *http.Request) {
+	var b refundBody
+	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
+		return a.co.Refund(ctx, id, b.Amount, b.Reason, meta)
+	})
+}
+
+// paymentWebhook takes gateway notifications. It needs no JWT: the HMAC signature is the
+// authentication, checked by the checkout before anything changes.
+func (a *API) paymentWebhook(w http.ResponseWriter, r *http.Request) {
+	if !a.checkoutReady(w, r) {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
+		a.fail(w, r, badRequest("reading the webhook body: %v", err))
+		return
+	}
+	if err := a.co.HandleWebhook(r.Context(), r.Header, body); err != nil {
+		if errors.Is(err, ErrWebhookRejected) {
+			problem.Write(w, problem.New(http.StatusBadRequest, "webhook-rejected", "Webhook rejected", err.Error()))
+			return
+		}
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+}
