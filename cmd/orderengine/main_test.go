@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderengine/orderengine/auth"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/eventstoretest"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
@@ -169,5 +170,35 @@ func TestAuditVerify(t *testing.T) {
 	out.Reset()
 	if err := run(ctx, []string{"audit", "verify", "--data-dir", dir, "--stream", "order-1"}, env(), &out, io.Discard); err != nil {
 		t.Fatalf("untouched stream: %v %s", err, out.String())
+	}
+}
+
+func TestTokenUsesTheEmbeddedSecret(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--sub", "alice", "--role", "customer,auditor", "--data-dir", dir}, env(), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := auth.LoadOrCreateSecret(filepath.Join(dir, "jwt-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Config{HS256Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := v.Verify(context.Background(), strings.TrimSpace(out.String()))
+	if err != nil || p.Subject != "alice" || !p.Has(auth.RoleAuditor) {
+		t.Fatalf("token %q: %+v %v", out.String(), p, err)
+	}
+	for _, args := range [][]string{
+		{"token", "--data-dir", dir},
+		{"token", "--sub", "x", "--role", "root", "--data-dir", dir},
+		{"token", "--sub", "x", "--events", "postgres://h/db"},
+	} {
+		var u usageError
+		if err := run(context.Background(), args, env(), io.Discard, io.Discard); !errors.As(err, &u) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
 	}
 }
