@@ -1,0 +1,522 @@
+// Package checkout is the checkout process manager (saga). Its state is the stream
+// checkout-<orderId>; every change to an aggregate goes through commands.Execute and the
+// domain deciders, with correlation id = order id, causation = the triggering event and
+// actor "system:checkout" (or the caller's actor for Cancel, Ship, Deliver, Refund).
+//
+// On order.placed (delivered by the bus) the saga
+//
+//  1. reserves stock for every line, in SKU order, all or nothing (out of stock → release
+//     what was reserved, cancel the order),
+//  2. redeems the coupon, if any (usage limit reached → compensate, cancel),
+//  3. records the payment's authorization request in payment-<orderId> (PaymentID = order
+//     id) with the token commands.Service.PlaceOrder recorded in checkoutrequest-<orderId>
+//     (commands.ReadCheckoutRequest; an existing request in payment-<orderId> is used as
+//     is), authorizes through the Gateway and records the answer; pending answers wait
+//     for a signed webhook (HandleWebhook),
+//  4. authorized → marks the order's payment authorized, commits the reservations,
+//     confirms the order; declined, failed or timed out → compensates: voids any
+//     authorization, releases stock and the coupon use, cancels the order with a reason.
+//
+// Checkouts not paid before their reservations expire (Config.TTL) are expired by a
+// sweeper. Every step is idempotent and decided from stored state, so after a crash Run
+// finds the checkouts that are not terminal and drives them on.
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/orderengine/orderengine/bus"
+	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/envelope"
+	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/payment"
+)
+
+// Actor is the actor recorded on the saga's own changes.
+const Actor = "system:checkout"
+
+// Config configures New. Zero values take the defaults.
+type Config struct {
+	// Runtime executes commands; its registry gets the checkout events.
+	Runtime *commands.Runtime
+	// Store is the event store behind Runtime (for $all: the forwarder and recovery).
+	Store eventstore.Store
+	// Gateway authorizes, captures, voids and refunds payments.
+	Gateway payment.Gateway
+	// Bus carries the log to the saga (bus.Open). Required by Run.
+	Bus *bus.PubSub
+	// ConsumerGroup names the saga's durable consumers (default "checkout").
+	ConsumerGroup string
+	// DisableForwarder: Run starts no bus.Forwarder (another component forwards the log).
+	DisableForwarder bool
+	// ForwarderName names the forwarder's checkpoint stream (default "bus").
+	ForwarderName string
+	// TTL is how long reservations hold an unpaid order (default 15 min).
+	TTL time.Duration
+	// GatewayTimeout bounds one authorization call (default 10s).
+	GatewayTimeout time.Duration
+	// SweepInterval is how often expired checkouts are looked for (default TTL/10,
+	// between 1s and 30s).
+	SweepInterval time.Duration
+	// Workers bounds concurrently driven checkouts (default 32).
+	Workers int
+	// WebhookSecret verifies gateway webhooks; WebhookTolerance bounds their clock skew
+	// (default payment.DefaultTolerance).
+	WebhookSecret    []byte
+	WebhookTolerance time.Duration
+	Logger           *slog.Logger
+	// Now is the saga's clock (default Runtime.Now); it should agree with the runtime's.
+	Now func() time.Time
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Runtime == nil {
+		errs = append(errs, errors.New("checkout: Runtime is required"))
+	}
+	if c.Store == nil {
+		errs = append(errs, errors.New("checkout: Store is required"))
+	}
+	if c.Gateway == nil {
+		errs = append(errs, errors.New("checkout: Gateway is required"))
+	}
+	if c.TTL < 0 || c.GatewayTimeout < 0 || c.SweepInterval < 0 || c.WebhookTolerance < 0 {
+		errs = append(errs, errors.New("checkout: durations must not be negative"))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, errors.New("checkout: Workers must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Checkout runs checkouts. Build it with New; Run starts the bus consumers, the
+// forwarder and the sweeper. Status, Wait, HandleWebhook, Cancel, Ship, Deliver and
+// Refund work whether or not Run is running.
+type Checkout struct {
+	cfg Config
+	rt  *commands.Runtime
+	log *slog.Logger
+
+	locks keyedMutex
+	// streamLocks serializes this process's writes to a hot stream (a SKU's stock), so
+	// concurrent checkouts queue instead of losing optimistic-concurrency rounds.
+	streamLocks keyedMutex
+	sched       *scheduler
+
+	wmu     sync.Mutex
+	waiters map[string]*waitEntry
+
+	amu    sync.Mutex
+	active map[string]time.Time // non-terminal checkouts → reservation expiry
+
+	cmu   sync.Mutex
+	cache map[string]cached // see Checkout.exec
+
+	// testHook, when set, is called after each step; an error aborts the drive as a
+	// crash would.
+	testHook atomic.Pointer[func(orderID, step string) error]
+}
+
+// New validates cfg, registers the checkout events in the runtime's registry and returns
+// a Checkout.
+func New(cfg Config) (*Checkout, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := RegisterEvents(cfg.Runtime.Registry()); err != nil {
+		return nil, err
+	}
+	if cfg.ConsumerGroup == "" {
+		cfg.ConsumerGroup = "checkout"
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 15 * time.Minute
+	}
+	if cfg.GatewayTimeout == 0 {
+		cfg.GatewayTimeout = 10 * time.Second
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = min(max(cfg.TTL/10, time.Second), 30*time.Second)
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 32
+	}
+	if cfg.WebhookTolerance == 0 {
+		cfg.WebhookTolerance = payment.DefaultTolerance
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = cfg.Runtime.Now
+	}
+	c := &Checkout{cfg: cfg, rt: cfg.Runtime, log: cfg.Logger.With("component", "checkout"),
+		waiters: map[string]*waitEntry{}, active: map[string]time.Time{}, cache: map[string]cached{}}
+	c.sched = newScheduler(cfg.Workers, c.drive, c.log)
+	return c, nil
+}
+
+func (c *Checkout) now() time.Time { return c.cfg.Now() }
+
+// Run consumes the bus, forwards the log (unless disabled), resumes unfinished checkouts
+// and sweeps expired ones until ctx ends; then it stops gracefully (in-flight steps end,
+// the forwarder stores its checkpoint) and returns nil.
+func (c *Checkout) Run(ctx context.Context) error {
+	if c.cfg.Bus == nil {
+		return errors.New("checkout: Run needs Config.Bus")
+	}
+	defer c.sched.stop()
+	sub, err := c.cfg.Bus.Subscriber(c.cfg.ConsumerGroup)
+	if err != nil {
+		return err
+	}
+	router, err := bus.NewRouter(bus.RouterConfig{
+		Publisher:   c.cfg.Bus.Publisher(),
+		PoisonTopic: c.cfg.Bus.Topic("poison"),
+		Logger:      c.cfg.Logger,
+	})
+	if err != nil {
+		sub.Close()
+		return err
+	}
+	router.AddConsumerHandler("checkout-orders", c.cfg.Bus.Topic(domain.CategoryOrder), sub, c.handleOrderMessage)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := router.Run(ctx); err != nil {
+			errc <- fmt.Errorf("checkout: router: %w", err)
+		}
+	}()
+	select {
+	case <-router.Running():
+	case <-ctx.Done():
+	case err := <-errc:
+		cancel()
+		wg.Wait()
+		return err
+	}
+	// Subscribed before forwarding, so the in-process bus drops nothing.
+	if err := c.resume(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("resume unfinished checkouts", "err", err)
+	}
+	var fwdDone chan struct{}
+	if !c.cfg.DisableForwarder {
+		fwd, err := bus.NewForwarder(bus.ForwarderConfig{
+			Store: c.cfg.Store, Publisher: c.cfg.Bus.Publisher(), Name: c.cfg.ForwarderName,
+			TopicPrefix: c.cfg.Bus.TopicPrefix(), Logger: c.cfg.Logger,
+		})
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		fwdDone = make(chan struct{})
+		go func() {
+			defer close(fwdDone)
+			if err := fwd.Run(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.sweep(ctx)
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		c.log.Error("checkout stopping", "err", runErr)
+	}
+	cancel()
+	if fwdDone != nil {
+		<-fwdDone // the forwarder stores its checkpoint before the router stops acking
+	}
+	router.Close()
+	wg.Wait()
+	return runErr
+}
+
+// resume drives every checkout that has not reached a terminal state.
+func (c *Checkout) resume(ctx context.Context) error {
+	last := map[string]string{} // order id → last event type
+	expiry := map[string]time.Time{}
+	for from := uint64(0); ; {
+		recs, err := c.cfg.Store.ReadAll(ctx, from, 1000, eventstore.Filter{StreamPrefix: Category + "-"})
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			id := strings.TrimPrefix(rec.Stream, Category+"-")
+			last[id] = rec.Type
+			if rec.Type == (Started{}).EventType() {
+				if e, _, err := envelope.Decode(c.rt.Registry(), rec); err == nil {
+					expiry[id] = e.(Started).ExpiresAt
+				}
+			}
+			from = rec.Position
+		}
+		if len(recs) < 1000 {
+			break
+		}
+	}
+	n := 0
+	for id, typ := range last {
+		if typ == (Completed{}).EventType() {
+			continue
+		}
+		c.track(id, expiry[id])
+		c.sched.kick(id)
+		n++
+	}
+	if n > 0 {
+		c.log.Info("resuming unfinished checkouts", "count", n)
+	}
+	return nil
+}
+
+// sweep wakes expired checkouts so the driver expires them.
+func (c *Checkout) sweep(ctx context.Context) {
+	t := time.NewTicker(c.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := c.now()
+		c.amu.Lock()
+		var due []string
+		for id, exp := range c.active {
+			if !now.Before(exp) {
+				due = append(due, id)
+			}
+		}
+		c.amu.Unlock()
+		for _, id := range due {
+			c.sched.kick(id)
+		}
+	}
+}
+
+// SweepNow wakes every checkout whose reservations have expired (the sweeper does this
+// every SweepInterval).
+func (c *Checkout) SweepNow() {
+	now := c.now()
+	c.amu.Lock()
+	var due []string
+	for id, exp := range c.active {
+		if !now.Before(exp) {
+			due = append(due, id)
+		}
+	}
+	c.amu.Unlock()
+	for _, id := range due {
+		c.sched.kick(id)
+	}
+}
+
+func (c *Checkout) track(orderID string, expiresAt time.Time) {
+	c.amu.Lock()
+	c.active[orderID] = expiresAt
+	c.amu.Unlock()
+}
+
+func (c *Checkout) untrack(orderID string) {
+	c.amu.Lock()
+	delete(c.active, orderID)
+	c.amu.Unlock()
+}
+
+// handleOrderMessage starts the saga on order.placed. The checkout.started event is
+// stored before the message is acked; driving happens in the background.
+func (c *Checkout) handleOrderMessage(msg *message.Message) error {
+	if msg.Metadata.Get(bus.MetaEventType) != (domain.OrderPlaced{}).EventType() {
+		return nil
+	}
+	orderID := strings.TrimPrefix(msg.Metadata.Get(bus.MetaStream), domain.CategoryOrder+"-")
+	return c.start(msg.Context(), orderID, msg.UUID)
+}
+
+// start records checkout.started for a placed order (once) and schedules it.
+func (c *Checkout) start(ctx context.Context, orderID, placedEventID string) error {
+	o, err := commands.Load(ctx, c.rt, domain.NewOrderDecider(), orderID)
+	if err != nil {
+		return err
+	}
+	if !o.Exists {
+		return fmt.Errorf("checkout: order %s: %w", orderID, domain.ErrNotFound)
+	}
+	if o.State.Status != domain.OrderStatusPending {
+		// Too late to start; a checkout that did start may still owe work.
+		cs, _, err := c.load(ctx, orderID)
+		if err != nil {
+			return err
+		}
+		if cs.Exists() && !cs.Terminal() {
+			c.track(orderID, cs.ExpiresAt)
+			c.sched.kick(orderID)
+		}
+		return nil
+	}
+	lines := make([]LineRef, len(o.State.Lines))
+	for i, l := range o.State.Lines {
+		lines[i] = LineRef{SKU: l.SKU, Quantity: l.Quantity}
+	}
+	exp := c.now().Add(c.cfg.TTL).UTC()
+	res, err := commands.Execute(ctx, c.rt, decider, start{Started{
+		OrderID: orderID, CustomerID: o.State.CustomerID, Lines: lines, CouponCode: o.State.CouponCode,
+		Subtotal: o.State.Totals.Subtotal, Amount: o.State.Totals.GrandTotal, ExpiresAt: exp, PlacedEventID: placedEventID,
+	}}, c.meta(orderID, placedEventID, "start"))
+	if err != nil {
+		return fmt.Errorf("checkout: start %s: %w", orderID, err)
+	}
+	if res.State.Terminal() {
+		return nil
+	}
+	if err := c.hook(orderID, "started"); err != nil {
+		return nil // a test's simulated crash: nothing drives it until the next Run
+	}
+	c.notify(orderID)
+	c.track(orderID, res.State.ExpiresAt)
+	c.sched.kick(orderID)
+	return nil
+}
+
+// Start begins the checkout of a placed order without waiting for the bus (idempotent).
+// The bus does the same on order.placed; the HTTP layer may call it to save a hop.
+func (c *Checkout) Start(ctx context.Context, orderID string) error {
+	return c.start(ctx, orderID, "")
+}
+
+// meta is the metadata of a saga change. key, when set, makes the change's event ids
+// deterministic (a repeated step is recognised by the store).
+func (c *Checkout) meta(orderID, cause, key string) commands.Meta {
+	m := commands.Meta{CorrelationID: orderID, CausationID: cause, Actor: Actor}
+	if key != "" {
+		m.IdempotencyKey = "checkout:" + orderID + ":" + key
+	}
+	return m
+}
+
+// load reads a checkout's state and the id of its last event.
+func (c *Checkout) load(ctx context.Context, orderID string) (State, eventstore.RecordedEvent, error) {
+	var s State
+	var last eventstore.RecordedEvent
+	stream := StreamName(orderID)
+	for from := uint64(0); ; {
+		recs, err := c.cfg.Store.ReadStream(ctx, stream, eventstore.Forward, from, 1000)
+		if errors.Is(err, eventstore.ErrStreamNotFound) {
+			return s, last, nil
+		}
+		if err != nil {
+			return s, last, fmt.Errorf("checkout: load %s: %w", stream, err)
+		}
+		for _, rec := range recs {
+			e, _, err := envelope.Decode(c.rt.Registry(), rec)
+			if err != nil {
+				return s, last, fmt.Errorf("checkout: load %s: %w", stream, err)
+			}
+			s.apply(e)
+			last = rec
+		}
+		if len(recs) < 1000 {
+			return s, last, nil
+		}
+		from = last.Version + 1
+	}
+}
+
+// notify wakes Wait callers of an order.
+func (c *Checkout) notify(orderID string) {
+	c.wmu.Lock()
+	if w, ok := c.waiters[orderID]; ok {
+		close(w.ch)
+		w.ch = make(chan struct{})
+	}
+	c.wmu.Unlock()
+}
+
+type waitEntry struct {
+	ch   chan struct{}
+	refs int
+}
+
+// watch registers a waiter on an order; changed returns the channel closed at the next
+// change, release unregisters.
+func (c *Checkout) watch(orderID string) (changed func() <-chan struct{}, release func()) {
+	c.wmu.Lock()
+	w, ok := c.waiters[orderID]
+	if !ok {
+		w = &waitEntry{ch: make(chan struct{})}
+		c.waiters[orderID] = w
+	}
+	w.refs++
+	c.wmu.Unlock()
+	changed = func() <-chan struct{} {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		return w.ch
+	}
+	release = func() {
+		c.wmu.Lock()
+		if w.refs--; w.refs == 0 {
+			delete(c.waiters, orderID)
+		}
+		c.wmu.Unlock()
+	}
+	return changed, release
+}
+
+// keyedMutex serializes work on one order inside this process.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
