@@ -1,0 +1,265 @@
+package readmodel
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/projections"
+)
+
+// Orders is the order history read model: one row per order (status, payment and
+// fulfilment status, totals, addresses, timestamps, customer) and its lines.
+type Orders struct{}
+
+var _ projections.Projection = Orders{}
+
+func (Orders) Name() string { return "orders" }
+func (Orders) Version() int { return 1 }
+
+var orderEvents = []string{
+	domain.OrderPlaced{}.EventType(), domain.OrderPaymentAuthorized{}.EventType(),
+	domain.OrderPaymentFailed{}.EventType(), domain.OrderConfirmed{}.EventType(),
+	domain.OrderPaymentCaptured{}.EventType(), domain.OrderPaymentVoided{}.EventType(),
+	domain.OrderShipped{}.EventType(), domain.OrderDelivered{}.EventType(),
+	domain.OrderCancelled{}.EventType(), domain.OrderRefunded{}.EventType(),
+}
+
+func (Orders) Filter() eventstore.Filter { return eventstore.Filter{EventTypes: orderEvents} }
+
+func (Orders) Tables() []projections.Table {
+	return []projections.Table{
+		{Name: "orders", Key: []string{"order_id"}, DDL: []string{
+			`CREATE TABLE {orders} (
+				order_id           {{text}} PRIMARY KEY,
+				customer_id        {{text}} NOT NULL,
+				cart_id            TEXT NOT NULL,
+				status             {{text}} NOT NULL,
+				payment_status     TEXT NOT NULL,
+				fulfillment_status TEXT NOT NULL,
+				currency           TEXT NOT NULL,
+				subtotal           BIGINT NOT NULL,
+				discount           BIGINT NOT NULL,
+				net                BIGINT NOT NULL,
+				tax                BIGINT NOT NULL,
+				gross              BIGINT NOT NULL,
+				shipping           BIGINT NOT NULL,
+				grand_total        BIGINT NOT NULL,
+				authorized         BIGINT NOT NULL,
+				captured           BIGINT NOT NULL,
+				refunded           BIGINT NOT NULL,
+				coupon_code        TEXT NOT NULL,
+				payment_id         TEXT NOT NULL,
+				shipping_address   TEXT NOT NULL,
+				billing_address    TEXT NOT NULL,
+				carrier            TEXT NOT NULL,
+				tracking_number    TEXT NOT NULL,
+				shipped_at         BIGINT NOT NULL,
+				delivered_at       BIGINT NOT NULL,
+				cancelled_at       BIGINT NOT NULL,
+				cancel_reason      TEXT NOT NULL,
+				payment_failure    TEXT NOT NULL,
+				refunds            TEXT NOT NULL,
+				line_count         BIGINT NOT NULL,
+				item_count         BIGINT NOT NULL,
+				placed_at          BIGINT NOT NULL,
+				updated_at         BIGINT NOT NULL,
+				version            BIGINT NOT NULL,
+				position           BIGINT NOT NULL
+			)`,
+			`CREATE INDEX {orders}_customer ON {orders} (customer_id, placed_at, order_id)`,
+			`CREATE INDEX {orders}_status ON {orders} (status, placed_at, order_id)`,
+			`CREATE INDEX {orders}_placed ON {orders} (placed_at, order_id)`,
+		}},
+		{Name: "order_lines", Key: []string{"order_id", "line_no"}, DDL: []string{
+			`CREATE TABLE {order_lines} (
+				order_id      {{text}} NOT NULL,
+				line_no       BIGINT NOT NULL,
+				sku           {{text}} NOT NULL,
+				product_id    TEXT NOT NULL,
+				name          TEXT NOT NULL,
+				quantity      BIGINT NOT NULL,
+				unit_price    BIGINT NOT NULL,
+				subtotal      BIGINT NOT NULL,
+				discount      BIGINT NOT NULL,
+				net           BIGINT NOT NULL,
+				tax           BIGINT NOT NULL,
+				gross         BIGINT NOT NULL,
+				tax_rate      BIGINT NOT NULL,
+				tax_inclusive BOOLEAN NOT NULL,
+				PRIMARY KEY (order_id, line_no)
+			)`,
+			`CREATE INDEX {order_lines}_sku ON {order_lines} (sku, order_id)`,
+		}},
+	}
+}
+
+// orderRow is an order's state while a batch is applied; lines are written once, when
+// the order is placed, and not loaded again.
+type orderRow struct {
+	o                 domain.Order
+	deliveredAt       int64
+	cancelledAt       int64
+	paymentFailure    string
+	lineCount         int64
+	itemCount         int64
+	version, position int64
+	placed            []domain.Line // lines to insert (placed in this batch)
+}
+
+const orderCols = `order_id, customer_id, cart_id, status, payment_status, fulfillment_status, currency,
+	subtotal, discount, net, tax, gross, shipping, grand_total, authorized, captured, refunded,
+	coupon_code, payment_id, shipping_address, billing_address, carrier, tracking_number,
+	shipped_at, delivered_at, cancelled_at, cancel_reason, payment_failure, refunds,
+	line_count, item_count, placed_at, updated_at, version, position`
+
+var orderColList = splitCols(orderCols)
+
+const lineCols = `order_id, line_no, sku, product_id, name, quantity, unit_price, subtotal, discount,
+	net, tax, gross, tax_rate, tax_inclusive`
+
+var lineColList = splitCols(lineCols)
+
+func orderID(e domain.Event) string {
+	switch d := e.(type) {
+	case domain.OrderPlaced:
+		return d.OrderID
+	case domain.OrderPaymentAuthorized:
+		return d.OrderID
+	case domain.OrderPaymentFailed:
+		return d.OrderID
+	case domain.OrderConfirmed:
+		return d.OrderID
+	case domain.OrderPaymentCaptured:
+		return d.OrderID
+	case domain.OrderPaymentVoided:
+		return d.OrderID
+	case domain.OrderShipped:
+		return d.OrderID
+	case domain.OrderDelivered:
+		return d.OrderID
+	case domain.OrderCancelled:
+		return d.OrderID
+	case domain.OrderRefunded:
+		return d.OrderID
+	}
+	return ""
+}
+
+// Apply implements projections.Projection.
+func (Orders) Apply(ctx context.Context, tx *projections.Tx, batch []projections.Event) error {
+	rows := map[string]*orderRow{}
+	var load []any
+	seen := map[string]bool{}
+	for _, e := range batch {
+		id := orderID(e.Data)
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if _, placed := e.Data.(domain.OrderPlaced); !placed {
+			load = append(load, id)
+		}
+	}
+	if err := tx.QueryIn(ctx, `SELECT `+orderCols+` FROM {orders} WHERE order_id IN {in}`, load, func(r *sql.Rows) error {
+		o, err := scanOrderRow(r)
+		if err == nil {
+			rows[o.o.ID] = o
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, e := range batch {
+		id := orderID(e.Data)
+		r := rows[id]
+		if p, placed := e.Data.(domain.OrderPlaced); placed {
+			if r != nil {
+				return projections.Failed(e, fmt.Errorf("order %s placed twice", id))
+			}
+			r = &orderRow{placed: p.Lines, lineCount: int64(len(p.Lines))}
+			for _, l := range p.Lines {
+				r.itemCount += l.Quantity
+			}
+			rows[id] = r
+		} else if r == nil {
+			return projections.Failed(e, fmt.Errorf("order %s has not been placed", id))
+		}
+		r.o = domain.EvolveOrder(r.o, e.Data)
+		r.o.Lines = nil
+		switch d := e.Data.(type) {
+		case domain.OrderPaymentFailed:
+			r.paymentFailure = d.Reason
+		case domain.OrderDelivered:
+			r.deliveredAt = nanos(d.At)
+		case domain.OrderCancelled:
+			r.cancelledAt = nanos(d.At)
+		}
+		r.version++
+		r.position = int64(e.Position)
+	}
+	var orows, lrows [][]any
+	for _, id := range sortedKeys(rows) {
+		r := rows[id]
+		o := r.o
+		var carrier, tracking string
+		var shippedAt int64
+		if o.Shipment != nil {
+			carrier, tracking, shippedAt = o.Shipment.Carrier, o.Shipment.TrackingNumber, nanos(o.Shipment.ShippedAt)
+		}
+		t := o.Totals
+		orows = append(orows, []any{o.ID, o.CustomerID, o.CartID, string(o.Status), string(o.PaymentStatus),
+			string(o.FulfillmentStatus), o.Currency, t.Subtotal.Amount, t.Discount.Amount, t.Net.Amount, t.Tax.Amount,
+			t.Gross.Amount, t.Shipping.Amount, t.GrandTotal.Amount, o.Authorized.Amount, o.Captured.Amount,
+			o.Refunded.Amount, o.CouponCode, o.PaymentID, marshal(o.ShippingAddress), marshal(o.BillingAddress),
+			carrier, tracking, shippedAt, r.deliveredAt, r.cancelledAt, o.CancelReason, r.paymentFailure,
+			marshal(o.Refunds), r.lineCount, r.itemCount, nanos(o.PlacedAt), nanos(o.UpdatedAt), r.version, r.position})
+		for i, l := range r.placed {
+			lrows = append(lrows, []any{o.ID, int64(i), l.SKU, l.ProductID, l.Name, l.Quantity, l.UnitPrice.Amount,
+				l.Subtotal.Amount, l.Discount.Amount, l.Net.Amount, l.Tax.Amount, l.Gross.Amount, int64(l.TaxRate), l.TaxInclusive})
+		}
+	}
+	if err := tx.Upsert(ctx, "orders", orderColList, 1, orows); err != nil {
+		return err
+	}
+	return tx.Upsert(ctx, "order_lines", lineColList, 2, lrows)
+}
+
+func scanOrderRow(r *sql.Rows) (*orderRow, error) {
+	var (
+		row                           orderRow
+		o                             = &row.o
+		status, pay, ful              string
+		sub, disc, net, tax, gross    int64
+		ship, grand, auth, capt, refd int64
+		shipAddr, billAddr, refunds   string
+		carrier, tracking             string
+		shippedAt, placedAt, updated  int64
+	)
+	if err := r.Scan(&o.ID, &o.CustomerID, &o.CartID, &status, &pay, &ful, &o.Currency,
+		&sub, &disc, &net, &tax, &gross, &ship, &grand, &auth, &capt, &refd,
+		&o.CouponCode, &o.PaymentID, &shipAddr, &billAddr, &carrier, &tracking,
+		&shippedAt, &row.deliveredAt, &row.cancelledAt, &o.CancelReason, &row.paymentFailure, &refunds,
+		&row.lineCount, &row.itemCount, &placedAt, &updated, &row.version, &row.position); err != nil {
+		return nil, err
+	}
+	m := func(a int64) domain.Money { return domain.Money{Amount: a, Currency: o.Currency} }
+	o.Status, o.PaymentStatus, o.FulfillmentStatus = domain.OrderStatus(status), domain.PaymentStatus(pay), domain.FulfillmentStatus(ful)
+	o.Totals = domain.Totals{Subtotal: m(sub), Discount: m(disc), Net: m(net), Tax: m(tax), Gross: m(gross), Shipping: m(ship), GrandTotal: m(grand)}
+	o.Authorized, o.Captured, o.Refunded = m(auth), m(capt), m(refd)
+	if shippedAt != 0 {
+		o.Shipment = &domain.Shipment{Carrier: carrier, TrackingNumber: tracking, ShippedAt: fromNanos(shippedAt)}
+	}
+	o.PlacedAt, o.UpdatedAt = fromNanos(placedAt), fromNanos(updated)
+	for _, j := range []struct {
+		s string
+		v any
+	}{{shipAddr, &o.ShippingAddress}, {billAddr, &o.BillingAddress}, {refunds, &o.Refunds}} {
+		if err := unmarshalOpt(j.s, j.v); err != nil {
+			return nil, err
+		}
+	}
+	return &row, nil
+}
