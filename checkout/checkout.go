@@ -213,7 +213,10 @@ func (c *Checkout) Run(ctx context.Context) error {
 	}
 	// Subscribed before forwarding, so the in-process bus drops nothing.
 	if err := c.resume(ctx); err != nil && ctx.Err() == nil {
-		c.log.Error("resume unfinished checkouts", "err", err)
+		cancel()
+		router.Close()
+		wg.Wait()
+		return fmt.Errorf("checkout: resume unfinished checkouts: %w", err)
 	}
 	var fwdDone chan struct{}
 	if !c.cfg.DisableForwarder {

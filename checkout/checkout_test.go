@@ -520,6 +520,9 @@ func TestCancelShipDeliverRefund(t *testing.T) {
 	if n := e.countFor("inventory-BOOK-1", "inventory.released", pending); n != 1 {
 		t.Fatalf("%d releases", n)
 	}
+	if a := e.sim.Authorizations(pending); len(a) != 1 || a[0].State != "voided" {
+		t.Fatalf("pending authorization %+v", a)
+	}
 	if tot := e.inv("BOOK-1").Totals(); tot.Reserved != 0 {
 		t.Fatalf("stock %+v", tot)
 	}

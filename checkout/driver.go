@@ -157,9 +157,9 @@ func sortedLines(lines []LineRef) []LineRef {
 
 // forward does the next step of a checkout that has not failed.
 func (c *Checkout) forward(ctx context.Context, s State, cause string) (time.Duration, error) {
-	expired := !c.now().Before(s.ExpiresAt)
 	step := s.Step()
-	if expired && step != StepConfirm {
+	waiting := step == StepReserveStock || step == StepRedeemCoupon || step == StepAuthorizePayment || step == StepAwaitingPayment
+	if waiting && !c.now().Before(s.ExpiresAt) {
 		reason := "reservation expired before payment"
 		if step == StepAwaitingPayment {
 			reason = "payment was not confirmed before the reservation expired"
@@ -431,6 +431,15 @@ func (c *Checkout) compensatePayment(ctx context.Context, s State, reason, cause
 	p, err := commands.Load(ctx, c.rt, payments, o)
 	if err != nil {
 		return err
+	}
+	if s.Payment == payment.StatusPending && s.GatewayRef != "" {
+		// Giving up on a pending authorization: cancel it at the gateway too (should it
+		// still confirm, the late webhook is voided as well).
+		if res, err := c.cfg.Gateway.Void(ctx, payment.VoidRequest{OrderID: o, GatewayRef: s.GatewayRef, IdempotencyKey: "checkout:" + o + ":void_pending"}); err != nil {
+			return err
+		} else if res.Status != payment.StatusSucceeded {
+			c.log.Warn("gateway refused to void a pending authorization", "order", o, "ref", s.GatewayRef, "reason", res.Reason)
+		}
 	}
 	if p.Exists && p.State.State == domain.PaymentStateRequested {
 		var cmd domain.PaymentCommand

@@ -143,6 +143,7 @@ func (c *Checkout) HandleWebhook(ctx context.Context, header http.Header, body [
 	}
 	out.Duplicate = res.Replayed || len(res.Events) == 0
 	if !out.Duplicate {
+		c.takeCached(o) // a running drive re-reads the stream
 		c.notify(o)
 		c.sched.kick(o)
 	}
@@ -185,6 +186,7 @@ func (c *Checkout) Cancel(ctx context.Context, orderID, reason string, meta comm
 	if err == nil && o.State.Status != domain.OrderStatusCancelled {
 		if err = c.start(ctx, orderID, ""); err == nil {
 			_, err = commands.Execute(ctx, c.rt, decider, requestCancel{OrderID: orderID, Reason: reason}, callerMeta(orderID, meta, "cancel"))
+			c.takeCached(orderID)
 		}
 	}
 	unlock()
