@@ -95,6 +95,18 @@ func (a *API) Router() chi.Router { return a.router }
 func (a *API) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	a.Register(r)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.NotFound("no route for "+r.Method+" "+r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
+	})
+	return r
+}
+
+// Register adds the command API's routes to r, so one router can serve several APIs.
+func (a *API) Register(r chi.Router) {
 	r.Get("/v1/openapi.json", serveOpenAPI)
 	r.Post("/v1/webhooks/payments", a.paymentWebhook)
 
@@ -136,13 +148,6 @@ func (a *API) routes() chi.Router {
 			})
 		})
 	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.NotFound("no route for "+r.Method+" "+r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
-	})
-	return r
 }
 
 // meta builds the command metadata of a request: who acts, for which customer, the

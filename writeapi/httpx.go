@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
@@ -129,6 +130,8 @@ func problemFor(err error, log *slog.Logger) problem.Details {
 		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", ve.Error()).With("errors", ve.Problems)
 	case errors.Is(err, domain.ErrValidation):
 		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error())
+	case errors.Is(err, checkout.ErrGatewayRefused):
+		return problem.New(http.StatusUnprocessableEntity, "payment-refused", "Payment gateway refused", err.Error())
 	case errors.Is(err, commands.ErrForbidden):
 		return problem.Forbidden(err.Error())
 	case errors.Is(err, domain.ErrNotFound):

@@ -10,37 +10,27 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/payment"
 	"github.com/orderengine/orderengine/problem"
 )
 
-// Checkout is the checkout process manager as the API drives it (package checkout).
+// Checkout is the checkout process manager as the API drives it (*checkout.Checkout).
 type Checkout interface {
 	// Status is the checkout's progress; domain.ErrNotFound when there is none.
-	Status(ctx context.Context, orderID string) (CheckoutStatus, error)
+	Status(ctx context.Context, orderID string) (checkout.Status, error)
 	// Wait blocks until the checkout is terminal or max has passed.
-	Wait(ctx context.Context, orderID string, max time.Duration) (CheckoutStatus, error)
-	// HandleWebhook verifies and applies a payment gateway webhook.
-	HandleWebhook(ctx context.Context, header http.Header, body []byte) error
-	Cancel(ctx context.Context, orderID, reason string, meta commands.Meta) error
-	Ship(ctx context.Context, orderID, carrier, tracking string, meta commands.Meta) error
-	Deliver(ctx context.Context, orderID string, meta commands.Meta) error
-	Refund(ctx context.Context, orderID string, amount domain.Money, reason string, meta commands.Meta) error
+	Wait(ctx context.Context, orderID string, max time.Duration) (checkout.Status, error)
+	// HandleWebhook verifies and applies a payment gateway webhook; errors wrapping
+	// payment.ErrInvalidWebhook mean it was rejected and changed nothing.
+	HandleWebhook(ctx context.Context, header http.Header, body []byte) (checkout.WebhookResult, error)
+	Cancel(ctx context.Context, orderID, reason string, meta commands.Meta) (checkout.Status, error)
+	Ship(ctx context.Context, orderID, carrier, tracking string, meta commands.Meta) (commands.Result[domain.Order], error)
+	Deliver(ctx context.Context, orderID string, meta commands.Meta) (commands.Result[domain.Order], error)
+	Refund(ctx context.Context, orderID string, amount domain.Money, reason string, meta commands.Meta) (commands.Result[domain.Order], error)
 }
-
-// CheckoutStatus is what GET /v1/orders/{id}/checkout shows.
-type CheckoutStatus struct {
-	OrderID  string `json:"orderId"`
-	Step     string `json:"step"`
-	Terminal bool   `json:"terminal"`
-	// Outcome is "confirmed" or "cancelled" once terminal.
-	Outcome string `json:"outcome,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-}
-
-// ErrWebhookRejected marks a webhook that failed verification (HTTP 400).
-var ErrWebhookRejected = errors.New("webhook rejected")
 
 func (a *API) checkoutReady(w http.ResponseWriter, r *http.Request) bool {
 	if a.co == nil {
@@ -106,7 +96,7 @@ func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeOrder answers with the order as it stands now.
-func (a *API) writeOrder(w http.ResponseWriter, r *http.Request, id string, meta commands.Meta, status int, st *CheckoutStatus) {
+func (a *API) writeOrder(w http.ResponseWriter, r *http.Request, id string, meta commands.Meta, status int, st *checkout.Status) {
 	meta.IfMatch = nil
 	l, err := a.svc.Order(r.Context(), id, meta)
 	if err != nil {
@@ -184,7 +174,8 @@ func (a *API) cancelOrder(w http.ResponseWriter, r *http.Request) {
 		if reason == "" {
 			reason = "cancelled by " + meta.Actor
 		}
-		return a.co.Cancel(ctx, id, reason, meta)
+		_, err := a.co.Cancel(ctx, id, reason, meta)
+		return err
 	})
 }
 
@@ -196,13 +187,15 @@ type shipmentBody struct {
 func (a *API) shipOrder(w http.ResponseWriter, r *http.Request) {
 	var b shipmentBody
 	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
-		return a.co.Ship(ctx, id, b.Carrier, b.TrackingNumber, meta)
+		_, err := a.co.Ship(ctx, id, b.Carrier, b.TrackingNumber, meta)
+		return err
 	})
 }
 
 func (a *API) deliverOrder(w http.ResponseWriter, r *http.Request) {
 	a.orderOp(w, r, nil, func(ctx context.Context, id string, meta commands.Meta) error {
-		return a.co.Deliver(ctx, id, meta)
+		_, err := a.co.Deliver(ctx, id, meta)
+		return err
 	})
 }
 
@@ -214,7 +207,8 @@ type refundBody struct {
 func (a *API) refundOrder(w http.ResponseWriter, r *http.Request) {
 	var b refundBody
 	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
-		return a.co.Refund(ctx, id, b.Amount, b.Reason, meta)
+		_, err := a.co.Refund(ctx, id, b.Amount, b.Reason, meta)
+		return err
 	})
 }
 
@@ -229,13 +223,14 @@ func (a *API) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("reading the webhook body: %v", err))
 		return
 	}
-	if err := a.co.HandleWebhook(r.Context(), r.Header, body); err != nil {
-		if errors.Is(err, ErrWebhookRejected) {
+	res, err := a.co.HandleWebhook(r.Context(), r.Header, body)
+	if err != nil {
+		if errors.Is(err, payment.ErrInvalidWebhook) {
 			problem.Write(w, problem.New(http.StatusBadRequest, "webhook-rejected", "Webhook rejected", err.Error()))
 			return
 		}
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "accepted"})
+	writeJSON(w, http.StatusOK, res)
 }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/bus"
+	"github.com/orderengine/orderengine/checkout"
+	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/idempotency"
+	"github.com/orderengine/orderengine/payment"
+	"github.com/orderengine/orderengine/problem"
+	"github.com/orderengine/orderengine/writeapi"
+)
+
+// appFlags are serve's settings beyond the common ones.
+type appFlags struct {
+	auth           authFlags
+	bus            string
+	reservationTTL time.Duration
+	webhookSecret  string
+	orderWait      time.Duration
+}
+
+func (f *appFlags) register(fs *flagSet) {
+	f.auth.register(fs)
+	fs.stringVar(&f.bus, "bus", "ORDERENGINE_BUS", "memory", "event bus: memory (in-process) | nats://host:4222 (JetStream)")
+	fs.durationVar(&f.reservationTTL, "reservation-ttl", "ORDERENGINE_RESERVATION_TTL", 15*time.Minute, "how long stock stays reserved for an unpaid order")
+	fs.stringVar(&f.webhookSecret, "payment-webhook-secret", "ORDERENGINE_PAYMENT_WEBHOOK_SECRET", "", "HMAC secret of payment webhooks (default: generated in the data dir)")
+	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")
+}
+
+// app is the running engine: stores, command side and HTTP surface.
+type app struct {
+	store    eventstore.Store
+	bus      *bus.PubSub
+	gateway  *payment.Simulator
+	checkout *checkout.Checkout
+	handler  http.Handler
+	log      *slog.Logger
+}
+
+// newApp wires the engine from configuration; close releases what it opened.
+func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (a *app, err error) {
+	if f.reservationTTL <= 0 {
+		return nil, usagef("--reservation-ttl must be positive")
+	}
+	authCfg, err := f.auth.config(c)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := auth.NewVerifier(authCfg)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	a = &app{log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.store, err = openEventStore(ctx, c, log); err != nil {
+		return nil, fmt.Errorf("open event store %s: %w", redactURL(c.Events), err)
+	}
+	rt := commands.NewRuntime(a.store, commands.RuntimeOptions{Logger: log})
+	svc, err := commands.NewService(rt, commands.ServiceOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if a.bus, err = bus.Open(ctx, f.bus, bus.Options{Logger: log}); err != nil {
+		return nil, fmt.Errorf("open bus %s: %w", redactURL(f.bus), err)
+	}
+	secret := []byte(f.webhookSecret)
+	if len(secret) == 0 {
+		if secret, err = auth.LoadOrCreateSecret(filepath.Join(c.DataDir, "webhook-secret")); err != nil {
+			return nil, err
+		}
+	}
+	var co *checkout.Checkout
+	// The built-in gateway simulator delivers its webhooks in-process, signed like a real
+	// gateway's; POST /v1/webhooks/payments takes them over HTTP.
+	a.gateway = payment.NewSimulator(payment.SimulatorConfig{
+		WebhookSecret: secret, Logger: log,
+		Deliver: func(ctx context.Context, h http.Header, body []byte) error {
+			_, err := co.HandleWebhook(ctx, h, body)
+			return err
+		},
+	})
+	co, err = checkout.New(checkout.Config{
+		Runtime: rt, Store: a.store, Gateway: a.gateway, Bus: a.bus, TTL: f.reservationTTL,
+		WebhookSecret: secret, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.checkout = co
+	api, err := writeapi.New(writeapi.Config{
+		Service: svc, Verifier: ver, Checkout: co, OrderWait: f.orderWait, Logger: log,
+		Idempotency: idempotency.New(a.store, idempotency.Options{}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.handler = newRouter(a.store, log, api.Register)
+	return a, nil
+}
+
+// run drives the background work (the checkout saga) until ctx ends.
+func (a *app) run(ctx context.Context) error {
+	return a.checkout.Run(ctx)
+}
+
+func (a *app) close() {
+	if a.gateway != nil {
+		a.gateway.Close()
+	}
+	if a.bus != nil {
+		a.bus.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+// newRouter is the HTTP surface: health, readiness and the /v1 APIs.
+func newRouter(store eventstore.Store, log *slog.Logger, apis ...func(chi.Router)) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.Recoverer)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		head, err := store.Head(ctx)
+		if err != nil {
+			log.Warn("readiness check failed", "err", err)
+			problem.Write(w, problem.New(http.StatusServiceUnavailable, "not-ready", "Not ready", "event store unreachable: "+err.Error()))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "eventsHead": head})
+	})
+	for _, register := range apis {
+		register(r)
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.NotFound("no route for "+r.Method+" "+r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
+	})
+	return r
+}
