@@ -2,6 +2,8 @@ package projections_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,50 +11,76 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/eventstore/postgres"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/projectionstest"
 	"github.com/orderengine/orderengine/projections/readmodel"
 )
 
-var benchLog struct {
-	once   sync.Once
-	dir    string
-	events int
-	err    error
+// benchLog is an event log of ORDERENGINE_BENCH_EVENTS (default 100,000) order events
+// plus a catalog of 500 products, built once per process and event store backend.
+type benchLog struct {
+	once     sync.Once
+	location string // SQLite file or PostgreSQL schema
+	err      error
 }
 
-// benchStore is an event store holding ORDERENGINE_BENCH_EVENTS (default 100,000) order
-// events plus a catalog, built once per process.
-func benchStore(b *testing.B) *sqlite.Store {
+var (
+	benchLogs    = map[string]*benchLog{"sqlite": {}, "postgres": {}}
+	benchTempDir string
+)
+
+func benchEvents() int {
+	if v, err := strconv.Atoi(os.Getenv("ORDERENGINE_BENCH_EVENTS")); err == nil && v > 0 {
+		return v
+	}
+	return 100_000
+}
+
+func openBenchStore(ctx context.Context, backend, location string) (eventstore.Store, error) {
+	if backend == "sqlite" {
+		return sqlite.Open(ctx, location, sqlite.Options{})
+	}
+	return postgres.Open(ctx, projectionstest.PostgresURL(), postgres.Options{Schema: location})
+}
+
+func benchStore(b *testing.B, backend string) eventstore.Store {
 	b.Helper()
-	benchLog.once.Do(func() {
-		n := 100_000
-		if v, err := strconv.Atoi(os.Getenv("ORDERENGINE_BENCH_EVENTS")); err == nil && v > 0 {
-			n = v
+	if backend == "postgres" {
+		projectionstest.RequirePostgres(b)
+	}
+	ctx := context.Background()
+	l := benchLogs[backend]
+	l.once.Do(func() {
+		if backend == "sqlite" {
+			if benchTempDir, l.err = os.MkdirTemp("", "projections-bench"); l.err != nil {
+				return
+			}
+			l.location = filepath.Join(benchTempDir, "events.db")
+		} else {
+			var r [6]byte
+			_, _ = rand.Read(r[:])
+			l.location = "oebench_events_" + hex.EncodeToString(r[:])
 		}
-		benchLog.dir, benchLog.err = os.MkdirTemp("", "projections-bench")
-		if benchLog.err != nil {
-			return
-		}
-		ctx := context.Background()
-		s, err := sqlite.Open(ctx, filepath.Join(benchLog.dir, "events.db"), sqlite.Options{})
+		s, err := openBenchStore(ctx, backend, l.location)
 		if err != nil {
-			benchLog.err = err
+			l.err = err
 			return
 		}
 		defer s.Close()
 		seeder := projectionstest.NewSeeder(s, 7)
-		if benchLog.err = seeder.AddProducts(ctx, 500); benchLog.err != nil {
-			return
+		if l.err = seeder.AddProducts(ctx, 500); l.err == nil {
+			l.err = seeder.BulkOrders(ctx, benchEvents())
 		}
-		benchLog.err = seeder.BulkOrders(ctx, n)
-		benchLog.events = seeder.Events
 	})
-	if benchLog.err != nil {
-		b.Fatal(benchLog.err)
+	if l.err != nil {
+		b.Fatal(l.err)
 	}
-	s, err := sqlite.Open(context.Background(), filepath.Join(benchLog.dir, "events.db"), sqlite.Options{})
+	s, err := openBenchStore(ctx, backend, l.location)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,42 +90,54 @@ func benchStore(b *testing.B) *sqlite.Store {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if benchLog.dir != "" {
-		_ = os.RemoveAll(benchLog.dir)
+	if benchTempDir != "" {
+		_ = os.RemoveAll(benchTempDir)
+	}
+	if schema := benchLogs["postgres"].location; schema != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if conn, err := pgx.Connect(ctx, projectionstest.PostgresURL()); err == nil {
+			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			conn.Close(ctx)
+		}
+		cancel()
 	}
 	os.Exit(code)
 }
 
-// BenchmarkRebuild rebuilds the orders and catalog read models from the benchmark log
-// and reports events applied per second.
+// BenchmarkRebuild rebuilds the orders and catalog read models from a log of 100,000
+// order events (ORDERENGINE_BENCH_EVENTS) and reports events applied per second, for each
+// event store and read-model backend. A rebuild includes the switch and the comparison
+// with the live generation.
 func BenchmarkRebuild(b *testing.B) {
-	for _, backend := range projectionstest.Backends {
-		for _, p := range []projections.Projection{readmodel.Orders{}, readmodel.Catalog{}} {
-			b.Run(backend+"/"+p.Name(), func(b *testing.B) {
-				store := benchStore(b)
-				db := projectionstest.DB(b, backend)
-				ctx := context.Background()
-				// The first rebuild leaves a live generation at the head, as a live runner would.
-				if _, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{}); err != nil {
-					b.Fatal(err)
-				}
-				var events uint64
-				var elapsed time.Duration
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{})
-					if err != nil {
+	for _, events := range projectionstest.Backends {
+		for _, backend := range projectionstest.Backends {
+			for _, p := range []projections.Projection{readmodel.Orders{}, readmodel.Catalog{}} {
+				b.Run("events="+events+"/readmodels="+backend+"/"+p.Name(), func(b *testing.B) {
+					store := benchStore(b, events)
+					db := projectionstest.DB(b, backend)
+					ctx := context.Background()
+					// The first rebuild leaves a live generation at the head, as a live runner would.
+					if _, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{}); err != nil {
 						b.Fatal(err)
 					}
-					if rep.Differs || !rep.Comparable {
-						b.Fatalf("rebuild differs: %+v", rep)
+					var events uint64
+					var elapsed time.Duration
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{})
+						if err != nil {
+							b.Fatal(err)
+						}
+						if rep.Differs || !rep.Comparable {
+							b.Fatalf("rebuild differs: %+v", rep)
+						}
+						events += rep.Events
+						elapsed += rep.Elapsed
 					}
-					events += rep.Events
-					elapsed += rep.Elapsed
-				}
-				b.ReportMetric(float64(events)/elapsed.Seconds(), "events/s")
-				b.ReportMetric(float64(events)/float64(b.N), "events/op")
-			})
+					b.ReportMetric(float64(events)/elapsed.Seconds(), "events/s")
+					b.ReportMetric(float64(events)/float64(b.N), "events/op")
+				})
+			}
 		}
 	}
 }

@@ -102,6 +102,9 @@ func (f *feed) collect(ctx context.Context, max int, idle time.Duration) ([]Even
 	return batch, nil
 }
 
+// feedBuffer is how many decoded events a feed holds ahead of the applier.
+func feedBuffer(batch int) int { return min(2*batch, 8192) }
+
 // dedupe drops events at or before the cursor and any that do not advance (redelivery).
 func dedupe(batch []Event, cursor uint64) []Event {
 	out := batch[:0]

@@ -163,7 +163,7 @@ func Rebuild(ctx context.Context, db *DB, store eventstore.Store, p Projection, 
 	if err != nil {
 		return nil, err
 	}
-	f := startFeed(ctx, sub, ropt.Registry, 2*opt.BatchSize)
+	f := startFeed(ctx, sub, ropt.Registry, feedBuffer(opt.BatchSize))
 	// Build up to the head as of the start, then catch up in (at most two) shorter rounds
 	// while events keep arriving; the switch applies the rest.
 	for round := 0; round < 3 && err == nil; round++ {

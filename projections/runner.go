@@ -307,7 +307,7 @@ func (r *Runner) runHeld(ctx context.Context, l *lease) error {
 	if err != nil {
 		return wrap(err)
 	}
-	f := startFeed(ctx, sub, r.opt.Registry, 2*r.opt.BatchSize)
+	f := startFeed(ctx, sub, r.opt.Registry, feedBuffer(r.opt.BatchSize))
 	defer f.stop()
 	w := &worker{db: r.db, store: r.store, p: r.p, opt: r.opt, gen: cp.gen, cursor: cp.position,
 		onApplied: func(batch []Event, cursor uint64) {

@@ -57,7 +57,7 @@ func cleanPass(t *testing.T, backend string, store eventstore.Store) map[string]
 	t.Helper()
 	db := projectionstest.DB(t, backend)
 	opt := fastOptions()
-	opt.BatchSize = 100000
+	opt.BatchSize = 5000
 	rs, stop := startRunners(t, db, store, opt, readmodel.All()...)
 	projectionstest.WaitCaughtUp(t, store, 30*time.Second, rs...)
 	stop()
@@ -115,14 +115,17 @@ func consumed(t *testing.T, store eventstore.Store, p projections.Projection) (i
 
 // checkExactlyOnce checks that each projection's live generation applied every consumed
 // event exactly once and that its checkpoint is the head of the log.
-func checkExactlyOnce(t *testing.T, db *projections.DB, store eventstore.Store) {
+func checkExactlyOnce(t *testing.T, db *projections.DB, store eventstore.Store, ps ...projections.Projection) {
 	t.Helper()
+	if len(ps) == 0 {
+		ps = readmodel.All()
+	}
 	ctx := context.Background()
 	head, err := store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range readmodel.All() {
+	for _, p := range ps {
 		info, err := db.Info(ctx, p.Name())
 		if err != nil {
 			t.Fatal(err)
@@ -596,5 +599,122 @@ func TestStatusLag(t *testing.T) {
 	ok, _, err = db.WaitPosition(ctx, "catalog", head+1, 20*time.Millisecond)
 	if ok || err != nil {
 		t.Errorf("WaitPosition past the head: %v %v", ok, err)
+	}
+}
+
+// versioned changes a projection's schema version.
+type versioned struct {
+	projections.Projection
+	v int
+}
+
+func (v versioned) Version() int { return v.v }
+
+// TestSchemaVersionChange: a runner whose projection has a newer schema version than the
+// live generation rebuilds it (while the old one serves) and carries on; an older build
+// leaves a newer live generation alone.
+func TestSchemaVersionChange(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	store := projectionstest.EventStore(t)
+	seeder, err := projectionstest.Shop(ctx, store, 71, 10, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := projectionstest.DB(t, "sqlite")
+	rs, stop := startRunners(t, db, store, fastOptions(), readmodel.Orders{})
+	projectionstest.WaitCaughtUp(t, store, 10*time.Second, rs...)
+	stop()
+	h, err := db.TableHashes(ctx, readmodel.Orders{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h
+
+	rs, stop = startRunners(t, db, store, fastOptions(), versioned{readmodel.Orders{}, 2})
+	if err := seeder.PlaceOrders(ctx, 5, 3); err != nil {
+		t.Fatal(err)
+	}
+	projectionstest.WaitCaughtUp(t, store, 10*time.Second, rs...)
+	stop()
+	info, err := db.Info(ctx, "orders")
+	if err != nil || info.Generation != 2 || info.Version != 2 {
+		t.Fatalf("after the version change: %+v, %v", info, err)
+	}
+	if after, _ := db.TableHashes(ctx, readmodel.Orders{}); after["orders"].LiveRows <= before["orders"].LiveRows {
+		t.Errorf("orders before %+v, after %+v", before, after)
+	}
+	checkExactlyOnce(t, db, store, readmodel.Orders{})
+
+	// An older build refuses to run against the newer generation (and retries).
+	r, _ := projections.NewRunner(db, store, readmodel.Orders{}, fastOptions())
+	rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := r.Run(rctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Status(); st.LastError == "" || st.Applied != 0 {
+		t.Errorf("old build: %+v", st)
+	}
+}
+
+// TestReset: a reset swaps in an empty generation; the running runner follows it and
+// rebuilds the read model in place.
+func TestReset(t *testing.T) {
+	t.Parallel()
+	for _, backend := range projectionstest.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			store := projectionstest.EventStore(t)
+			if _, err := projectionstest.Shop(ctx, store, 81, 10, 30); err != nil {
+				t.Fatal(err)
+			}
+			db := projectionstest.DB(t, backend)
+			rs, stop := startRunners(t, db, store, fastOptions(), readmodel.All()...)
+			projectionstest.WaitCaughtUp(t, store, 10*time.Second, rs...)
+			want := hashes(t, db)
+			gen, err := projections.Reset(ctx, db, readmodel.Inventory{})
+			if err != nil || gen != 2 {
+				t.Fatalf("Reset: %d, %v", gen, err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); rs[2].Status().Generation != 2; {
+				if time.Now().After(deadline) {
+					t.Fatalf("runner did not follow the reset: %+v", rs[2].Status())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			projectionstest.WaitCaughtUp(t, store, 10*time.Second, rs...)
+			stop()
+			sameHashes(t, "after reset", hashes(t, db), want)
+			checkExactlyOnce(t, db, store)
+		})
+	}
+}
+
+func TestRebuildRefusesAConcurrentOne(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	store := projectionstest.EventStore(t)
+	if _, err := projectionstest.Shop(ctx, store, 91, 5, 10); err != nil {
+		t.Fatal(err)
+	}
+	db := projectionstest.DB(t, "sqlite")
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		_, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{Progress: func(projections.Progress) {
+			once.Do(func() { close(started); <-release })
+		}, ProgressEvery: time.Nanosecond})
+		done <- err
+	}()
+	<-started
+	if _, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{}); !errors.Is(err, projections.ErrRebuildRunning) {
+		t.Errorf("concurrent rebuild: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -354,18 +355,64 @@ func Shop(ctx context.Context, store eventstore.Store, seed uint64, products, or
 
 // BulkOrders appends orders until at least n order events are in the log, each order's
 // events in one append (placed, paid, shipped, captured, delivered…), for benchmarks.
+// When the seeder has products, lines sell their SKUs and every line's stock is
+// reserved and committed (inventory events the catalog consumes).
 func (s *Seeder) BulkOrders(ctx context.Context, n int) error {
 	s.Bulk = true
 	defer func() { s.Bulk = false }()
-	start := s.Events
-	for s.Events-start < n {
+	type sellable struct {
+		sku, product string
+		price        domain.Money
+	}
+	var catalog []sellable
+	for _, id := range s.ProductIDs {
+		p := s.Products[id]
+		for _, sku := range p.SKUs() {
+			price, err := p.PriceOf(sku)
+			if err != nil {
+				continue
+			}
+			catalog = append(catalog, sellable{sku, id, price})
+			if err := s.RunInventory(ctx, domain.ReceiveStock{SKU: sku, Warehouse: "w9", Quantity: 1_000_000_000}); err != nil {
+				return err
+			}
+		}
+	}
+	orderEvents := 0
+	for orderEvents < n {
 		id := fmt.Sprintf("b%07d", len(s.OrderIDs)+1)
 		var lines []domain.Line
 		for l := 0; l < 1+s.rnd.IntN(3); l++ {
-			lines = append(lines, Line(fmt.Sprintf("sku-b%d", l+s.rnd.IntN(100)*3), "pb", int64(1+s.rnd.IntN(3)), domain.MustMoney(int64(100+s.rnd.IntN(9000)), "EUR")))
+			qty := int64(1 + s.rnd.IntN(3))
+			if len(catalog) == 0 {
+				lines = append(lines, Line(fmt.Sprintf("sku-b%d", l+s.rnd.IntN(100)*3), "pb", qty, domain.MustMoney(int64(100+s.rnd.IntN(9000)), "EUR")))
+				continue
+			}
+			c := catalog[s.rnd.IntN(len(catalog))]
+			if !slices.ContainsFunc(lines, func(x domain.Line) bool { return x.SKU == c.sku }) {
+				lines = append(lines, Line(c.sku, c.product, qty, c.price))
+			}
 		}
-		if err := s.Lifecycle(ctx, id, fmt.Sprintf("cust-%d", s.rnd.IntN(1000)), lines, 2+s.rnd.IntN(5)); err != nil {
+		steps := 2 + s.rnd.IntN(5)
+		before := s.Events
+		for _, l := range lines {
+			if len(catalog) > 0 {
+				if err := s.RunInventory(ctx, domain.ReserveStock{SKU: l.SKU, OrderID: id, Quantity: l.Quantity, ExpiresAt: s.now.Add(time.Hour)}); err != nil {
+					return err
+				}
+			}
+		}
+		inv := s.Events - before
+		if err := s.Lifecycle(ctx, id, fmt.Sprintf("cust-%d", s.rnd.IntN(1000)), lines, steps); err != nil {
 			return err
+		}
+		orderEvents += s.Events - before - inv
+		if len(catalog) > 0 {
+			for _, l := range lines {
+				if err := s.RunInventory(ctx, domain.CommitReservation{SKU: l.SKU, OrderID: id}); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
