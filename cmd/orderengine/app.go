@@ -29,6 +29,13 @@ type appFlags struct {
 	reservationTTL time.Duration
 	webhookSecret  string
 	orderWait      time.Duration
+
+	// Hooks for tests and benchmarks (no flags): a store opened by the caller (newApp
+	// then neither opens nor closes one), writeapi rate limits, and the gateway
+	// simulator's webhook delay (negative: webhooks only on demand).
+	store      eventstore.Store
+	rateLimit  writeapi.RateLimit
+	asyncDelay time.Duration
 }
 
 func (f *appFlags) register(fs *flagSet) {
@@ -42,6 +49,8 @@ func (f *appFlags) register(fs *flagSet) {
 // app is the running engine: stores, command side and HTTP surface.
 type app struct {
 	store    eventstore.Store
+	ownStore bool
+	svc      *commands.Service
 	bus      *bus.PubSub
 	gateway  *payment.Simulator
 	checkout *checkout.Checkout
@@ -68,14 +77,19 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (a *app
 			a.close()
 		}
 	}()
-	if a.store, err = openEventStore(ctx, c, log); err != nil {
-		return nil, fmt.Errorf("open event store %s: %w", redactURL(c.Events), err)
+	a.store = f.store
+	if a.store == nil {
+		if a.store, err = openEventStore(ctx, c, log); err != nil {
+			return nil, fmt.Errorf("open event store %s: %w", redactURL(c.Events), err)
+		}
+		a.ownStore = true
 	}
 	rt := commands.NewRuntime(a.store, commands.RuntimeOptions{Logger: log})
 	svc, err := commands.NewService(rt, commands.ServiceOptions{})
 	if err != nil {
 		return nil, err
 	}
+	a.svc = svc
 	if a.bus, err = bus.Open(ctx, f.bus, bus.Options{Logger: log}); err != nil {
 		return nil, fmt.Errorf("open bus %s: %w", redactURL(f.bus), err)
 	}
@@ -89,7 +103,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (a *app
 	// The built-in gateway simulator delivers its webhooks in-process, signed like a real
 	// gateway's; POST /v1/webhooks/payments takes them over HTTP.
 	a.gateway = payment.NewSimulator(payment.SimulatorConfig{
-		WebhookSecret: secret, Logger: log,
+		WebhookSecret: secret, Logger: log, AsyncDelay: f.asyncDelay,
 		Deliver: func(ctx context.Context, h http.Header, body []byte) error {
 			_, err := co.HandleWebhook(ctx, h, body)
 			return err
@@ -104,7 +118,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (a *app
 	}
 	a.checkout = co
 	api, err := writeapi.New(writeapi.Config{
-		Service: svc, Verifier: ver, Checkout: co, OrderWait: f.orderWait, Logger: log,
+		Service: svc, Verifier: ver, Checkout: co, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
 		Idempotency: idempotency.New(a.store, idempotency.Options{}),
 	})
 	if err != nil {
@@ -126,7 +140,7 @@ func (a *app) close() {
 	if a.bus != nil {
 		a.bus.Close()
 	}
-	if a.store != nil {
+	if a.store != nil && a.ownStore {
 		a.store.Close()
 	}
 }
