@@ -192,7 +192,8 @@ var errLeaseLost = errors.New("projection lease lost")
 
 // Run applies events until ctx ends (returning nil, state stopped) or an event keeps
 // failing (returning *FailedError, state failed). Transient errors (the database or the
-// event store unavailable, a lost lease) are logged and retried.
+// event store unavailable, a lost lease) are logged and retried. Run may be called again
+// after it returns (e.g. after fixing the cause of a failure), not concurrently.
 func (r *Runner) Run(ctx context.Context) error {
 	r.update(func(st *Status) { st.State, st.Failure, st.LastError = StateStarting, nil, "" })
 	log := r.opt.Logger.With("projection", r.p.Name())
@@ -285,6 +286,7 @@ func (r *Runner) runHeld(ctx context.Context, l *lease) error {
 	}
 	if cp.version != r.p.Version() {
 		if cp.version > r.p.Version() {
+			r.setState(StateStandby) // a newer build owns the read model
 			return fmt.Errorf("projection %s: the live read model has schema version %d, newer than this build's %d", r.p.Name(), cp.version, r.p.Version())
 		}
 		r.opt.Logger.Info("projection schema changed; rebuilding", "projection", r.p.Name(), "live", cp.version, "new", r.p.Version())

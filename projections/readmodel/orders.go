@@ -154,12 +154,8 @@ func (Orders) Apply(ctx context.Context, tx *projections.Tx, batch []projections
 	var load []any
 	seen := map[string]bool{}
 	for _, e := range batch {
-		id := orderID(e.Data)
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		if _, placed := e.Data.(domain.OrderPlaced); !placed {
+		if id := orderID(e.Data); !seen[id] {
+			seen[id] = true
 			load = append(load, id)
 		}
 	}
