@@ -19,6 +19,9 @@ import (
 
 // Checkout is the checkout process manager as the API drives it (*checkout.Checkout).
 type Checkout interface {
+	// Start begins a placed order's checkout now instead of when the bus delivers
+	// order.placed (idempotent: the bus's delivery then changes nothing).
+	Start(ctx context.Context, orderID string) error
 	// Status is the checkout's progress; domain.ErrNotFound when there is none.
 	Status(ctx context.Context, orderID string) (checkout.Status, error)
 	// Wait blocks until the checkout is terminal or max has passed.
@@ -81,6 +84,10 @@ func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := res.State.ID
+	if err := a.co.Start(r.Context(), id); err != nil {
+		// The bus will start it; the order is placed either way.
+		a.log.Warn("starting checkout inline failed; the bus will start it", "order", id, "err", err)
+	}
 	st, err := a.co.Wait(r.Context(), id, wait)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		a.fail(w, r, err)
