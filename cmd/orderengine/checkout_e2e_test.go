@@ -351,6 +351,12 @@ func TestE2EOrderIdempotencyKey(t *testing.T) {
 			if n := e.countEvents("order-"+orderID, "order.placed"); n != 1 {
 				t.Fatalf("%d order.placed events, want 1", n)
 			}
+			// Another customer cannot see or touch the order: 404, as if it did not exist.
+			mallory := e.token("mallory", auth.RoleCustomer)
+			e.must(404, e.do("GET", "/v1/orders/"+orderID+"/checkout", mallory, nil))
+			e.must(404, e.do("POST", "/v1/orders/"+orderID+"/cancel", mallory, map[string]any{"reason": "mine now"}))
+			e.must(404, e.do("GET", "/v1/carts/"+cartID, mallory, nil))
+			e.must(200, e.do("GET", "/v1/orders/"+orderID+"/checkout", alice, nil))
 			// The same key with another body is refused.
 			e.must(422, e.do("POST", "/v1/orders?wait=30s", alice, map[string]any{"cartId": cartID, "payment": map[string]any{"token": "tok_decline"}}, "Idempotency-Key", "checkout-1"))
 		})
