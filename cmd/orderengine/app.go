@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -19,12 +20,15 @@ import (
 	"github.com/orderengine/orderengine/idempotency"
 	"github.com/orderengine/orderengine/payment"
 	"github.com/orderengine/orderengine/problem"
+	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/readmodel"
 	"github.com/orderengine/orderengine/writeapi"
 )
 
 // appFlags are serve's settings beyond the common ones.
 type appFlags struct {
 	auth           authFlags
+	readModels     readModelFlags
 	bus            string
 	reservationTTL time.Duration
 	webhookSecret  string
@@ -40,6 +44,7 @@ type appFlags struct {
 
 func (f *appFlags) register(fs *flagSet) {
 	f.auth.register(fs)
+	f.readModels.register(fs)
 	fs.stringVar(&f.bus, "bus", "ORDERENGINE_BUS", "memory", "event bus: memory (in-process) | nats://host:4222 (JetStream)")
 	fs.durationVar(&f.reservationTTL, "reservation-ttl", "ORDERENGINE_RESERVATION_TTL", 15*time.Minute, "how long stock stays reserved for an unpaid order")
 	fs.stringVar(&f.webhookSecret, "payment-webhook-secret", "ORDERENGINE_PAYMENT_WEBHOOK_SECRET", "", "HMAC secret of payment webhooks (default: generated in the data dir)")
@@ -54,12 +59,14 @@ type app struct {
 	bus      *bus.PubSub
 	gateway  *payment.Simulator
 	checkout *checkout.Checkout
+	rmdb     *projections.DB
+	runners  []*projections.Runner
 	handler  http.Handler
 	log      *slog.Logger
 }
 
 // newApp wires the engine from configuration; close releases what it opened.
-func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (a *app, err error) {
+func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app, err error) {
 	if f.reservationTTL <= 0 {
 		return nil, usagef("--reservation-ttl must be positive")
 	}
@@ -71,7 +78,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (a *app
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	a = &app{log: log}
+	a := &app{log: log}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -98,6 +105,19 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (a *app
 		if secret, err = auth.LoadOrCreateSecret(filepath.Join(c.DataDir, "webhook-secret")); err != nil {
 			return nil, err
 		}
+	}
+	if f.readModels.url == "" {
+		f.readModels.url = "sqlite:"
+	}
+	if a.rmdb, err = openReadModels(ctx, c, f.readModels); err != nil {
+		return nil, err
+	}
+	for _, p := range readmodel.All() {
+		r, err := projections.NewRunner(a.rmdb, a.store, p, projections.RunnerOptions{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		a.runners = append(a.runners, r)
 	}
 	var co *checkout.Checkout
 	// The built-in gateway simulator delivers its webhooks in-process, signed like a real
@@ -128,9 +148,22 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (a *app
 	return a, nil
 }
 
-// run drives the background work (the checkout saga) until ctx ends.
+// run drives the background work — the checkout saga and the projection runners — until
+// ctx ends. A projection that fails stops in its visible failed state; the rest go on.
 func (a *app) run(ctx context.Context) error {
-	return a.checkout.Run(ctx)
+	var wg sync.WaitGroup
+	for _, r := range a.runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(ctx); err != nil {
+				a.log.Error("projection stopped", "projection", r.Status().Name, "err", err)
+			}
+		}()
+	}
+	err := a.checkout.Run(ctx)
+	wg.Wait()
+	return err
 }
 
 func (a *app) close() {
@@ -139,6 +172,9 @@ func (a *app) close() {
 	}
 	if a.bus != nil {
 		a.bus.Close()
+	}
+	if a.rmdb != nil {
+		a.rmdb.Close()
 	}
 	if a.store != nil && a.ownStore {
 		a.store.Close()

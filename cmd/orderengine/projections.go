@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/readmodel"
+)
+
+// readModelFlags are the read side's settings.
+type readModelFlags struct {
+	url string
+}
+
+func (f *readModelFlags) register(fs *flagSet) {
+	fs.stringVar(&f.url, "readmodels", "ORDERENGINE_READMODELS", "sqlite:", "read-model database: sqlite: (readmodels.db in the data dir) | sqlite:PATH | postgres://…[&schema=NAME]")
+}
+
+func openReadModels(ctx context.Context, c Config, f readModelFlags) (*projections.DB, error) {
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := projections.Open(ctx, f.url, projections.Options{SQLitePath: filepath.Join(c.DataDir, "readmodels.db")})
+	if err != nil {
+		return nil, fmt.Errorf("open read models %s: %w", redactURL(f.url), err)
+	}
+	return db, nil
+}
+
+// projectionByName finds a read-model projection.
+func projectionByName(name string) (projections.Projection, error) {
+	var names []string
+	for _, p := range readmodel.All() {
+		if p.Name() == name {
+			return p, nil
+		}
+		names = append(names, p.Name())
+	}
+	return nil, usagef("unknown projection %q (have %s)", name, strings.Join(names, ", "))
+}
+
+const projectionsUsage = "projections list|status|rebuild NAME|reset NAME [flags]"
+
+func runProjections(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("usage: orderengine %s", projectionsUsage)
+	}
+	sub, rest := args[0], args[1:]
+	var name string
+	if sub == "rebuild" || sub == "reset" {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return usagef("usage: orderengine projections %s NAME [flags]", sub)
+		}
+		name, rest = rest[0], rest[1:]
+	}
+	var (
+		c      Config
+		rf     readModelFlags
+		asJSON bool
+		dryRun bool
+	)
+	fs := newFlagSet("projections "+sub, projectionsUsage, getenv, stderr)
+	commonFlags(fs, &c)
+	rf.register(fs)
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	if sub == "rebuild" {
+		fs.BoolVar(&dryRun, "dry-run", false, "build and compare the new generation, then drop it instead of switching")
+	}
+	if err := fs.parse(rest); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	var p projections.Projection
+	if name != "" {
+		var err error
+		if p, err = projectionByName(name); err != nil {
+			return err
+		}
+	}
+	switch sub {
+	case "list", "status", "rebuild", "reset":
+	default:
+		return usagef("unknown projections command %q (list, status, rebuild, reset)", sub)
+	}
+	log := newLogger(c, io.Discard)
+	store, err := openEventStore(ctx, c, log)
+	if err != nil {
+		return fmt.Errorf("open event store %s: %w", redactURL(c.Events), err)
+	}
+	defer store.Close()
+	db, err := openReadModels(ctx, c, rf)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	switch sub {
+	case "list", "status":
+		sts, err := projections.Inspect(ctx, db, store)
+		if err != nil {
+			return err
+		}
+		known := map[string]bool{}
+		for _, s := range sts {
+			known[s.Name] = true
+		}
+		for _, p := range readmodel.All() {
+			if !known[p.Name()] {
+				sts = append(sts, projections.Status{Name: p.Name(), State: "not started"})
+			}
+		}
+		sort.Slice(sts, func(i, j int) bool { return sts[i].Name < sts[j].Name })
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(sts)
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		if sub == "list" {
+			fmt.Fprintln(tw, "NAME\tGENERATION\tCHECKPOINT")
+			for _, s := range sts {
+				fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Name, s.Generation, s.Checkpoint)
+			}
+			return tw.Flush()
+		}
+		fmt.Fprintln(tw, "NAME\tSTATE\tGENERATION\tCHECKPOINT\tHEAD\tLAG\tSECONDS BEHIND\tFAILURE")
+		for _, s := range sts {
+			failure := ""
+			if s.Failure != nil {
+				failure = fmt.Sprintf("position %d %s %s: %s", s.Failure.Position, s.Failure.Stream, s.Failure.Type, s.Failure.Error)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.1f\t%s\n", s.Name, s.State, s.Generation, s.Checkpoint, s.Head, s.Lag, s.LagSeconds, failure)
+		}
+		return tw.Flush()
+	case "reset":
+		gen, err := projections.Reset(ctx, db, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s reset: generation %d is empty and live; a running server rebuilds it from position 0\n", p.Name(), gen)
+		return nil
+	default:
+		bar := newProgressBar(stderr)
+		rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{
+			DryRun: dryRun,
+			Progress: func(pr projections.Progress) {
+				pct := 100.0
+				if pr.Total > 0 {
+					pct = min(100, 100*float64(pr.Events)/float64(pr.Total))
+				}
+				bar.update(pct, fmt.Sprintf("%s %s %s/%s events  %s ev/s  ETA %s", pr.Projection, pr.Phase,
+					commas(pr.Events), commas(pr.Total), commas(uint64(pr.Rate)), pr.ETA.Round(time.Second)))
+			},
+		})
+		bar.done()
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(rep)
+		}
+		printRebuildReport(stdout, rep)
+		return nil
+	}
+}
+
+func printRebuildReport(w io.Writer, rep *projections.RebuildReport) {
+	verdict := "identical to the live generation"
+	if rep.Differs {
+		verdict = "DIFFERS from the live generation"
+		if !rep.Comparable {
+			verdict += " (the live one could not be brought to the same position)"
+		}
+	}
+	action := "switched: generation %d is live (was %d)"
+	if !rep.Switched {
+		action = "not switched (dry run): generation %d dropped, %d stays live"
+	}
+	fmt.Fprintf(w, "%s rebuilt: %s events in %s (%s ev/s), up to position %d\n", rep.Projection, commas(rep.Events),
+		rep.Elapsed.Round(time.Millisecond), commas(uint64(rep.Rate)), rep.Position)
+	fmt.Fprintf(w, "new generation %s; "+action+"\n", verdict, rep.NewGeneration, rep.OldGeneration)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tLIVE ROWS\tNEW ROWS\tLIVE HASH\tNEW HASH\tSAME")
+	for _, t := range rep.Tables {
+		same := "yes"
+		if t.Differs {
+			same = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.12s\t%.12s\t%s\n", t.Table, t.LiveRows, t.NewRows, t.LiveHash, t.NewHash, same)
+	}
+	tw.Flush()
+}
+
+// progressBar redraws one line on a terminal; elsewhere it prints a line every few seconds.
+type progressBar struct {
+	w     io.Writer
+	tty   bool
+	last  time.Time
+	drawn bool
+}
+
+func newProgressBar(w io.Writer) *progressBar {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progressBar{w: w, tty: tty}
+}
+
+func (b *progressBar) update(pct float64, text string) {
+	now := time.Now()
+	if !b.tty {
+		if now.Sub(b.last) < 2*time.Second {
+			return
+		}
+		b.last = now
+		fmt.Fprintf(b.w, "%5.1f%% %s\n", pct, text)
+		return
+	}
+	const width = 30
+	filled := int(pct / 100 * width)
+	fmt.Fprintf(b.w, "\r[%s%s] %5.1f%% %s\x1b[K", strings.Repeat("#", filled), strings.Repeat(".", width-filled), pct, text)
+	b.drawn = true
+}
+
+func (b *progressBar) done() {
+	if b.tty && b.drawn {
+		fmt.Fprintln(b.w)
+	}
+}
+
+// commas formats n with thousands separators.
+func commas(n uint64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
