@@ -43,6 +43,7 @@ Commands:
   migrate               create or upgrade the storage schemas and exit
   audit verify          recompute the events' hash chains and report the first broken link
   bench eventstore      benchmark an event store
+  seed                  create a demo catalog with stock (with a progress bar)
   projections           list|status|rebuild NAME|reset NAME the read models
   token                 print a development JWT (HS256) signed with the configured secret
   healthcheck           probe a running server's /healthz (for container health checks)
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return usagef("usage: orderengine bench eventstore [flags]")
 		}
 		return runBenchEventStore(ctx, rest[1:], getenv, stdout, stderr)
+	case "seed":
+		return runSeed(ctx, rest, getenv, stdout, stderr)
 	case "projections":
 		return runProjections(ctx, rest, getenv, stdout, stderr)
 	case "token":

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"path/filepath"
@@ -60,5 +61,48 @@ func TestProjectionsCLI(t *testing.T) {
 		if _, err := cli(args...); !errors.As(err, &u) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
+	}
+}
+
+func TestSeedIsRepeatableAndProjected(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"seed", "--products", "25", "--data-dir", dir}, env(), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "seeded 25 products") {
+		t.Fatalf("seed output %q", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"seed", "--products", "25", "--data-dir", dir}, env(), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "seeded 0 products (25 already there)") {
+		t.Fatalf("second seed output %q", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"projections", "rebuild", "catalog", "--json", "--data-dir", dir}, env(), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Tables []struct {
+			Table   string `json:"table"`
+			NewRows int64  `json:"newRows"`
+		} `json:"tables"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]int64{}
+	for _, tb := range rep.Tables {
+		rows[tb.Table] = tb.NewRows
+	}
+	if rows["catalog_products"] != 25 {
+		t.Fatalf("catalog has %v rows after seeding 25 products", rows)
+	}
+	var u usageError
+	if err := run(ctx, []string{"seed", "--products", "0", "--data-dir", dir}, env(), io.Discard, io.Discard); !errors.As(err, &u) {
+		t.Fatalf("--products 0: %v", err)
 	}
 }
