@@ -144,8 +144,18 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, err
 	}
-	a.handler = newRouter(a.store, log, api.Register)
+	m := newMetrics(a.store, a.projectionStatus)
+	a.handler = newRouter(a.store, log, m, api.Register)
 	return a, nil
+}
+
+// projectionStatus is every runner's status (for /metrics and the admin API).
+func (a *app) projectionStatus() []projections.Status {
+	out := make([]projections.Status, len(a.runners))
+	for i, r := range a.runners {
+		out[i] = r.Status()
+	}
+	return out
 }
 
 // run drives the background work — the checkout saga and the projection runners — until
@@ -182,9 +192,10 @@ func (a *app) close() {
 }
 
 // newRouter is the HTTP surface: health, readiness and the /v1 APIs.
-func newRouter(store eventstore.Store, log *slog.Logger, apis ...func(chi.Router)) http.Handler {
+func newRouter(store eventstore.Store, log *slog.Logger, m *metrics, apis ...func(chi.Router)) http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.Recoverer)
+	r.Use(middleware.RequestID, middleware.Recoverer, m.middleware)
+	r.Method(http.MethodGet, "/metrics", m.handler())
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

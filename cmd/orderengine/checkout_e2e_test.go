@@ -493,3 +493,24 @@ func TestE2EPaymentWebhook(t *testing.T) {
 		t.Fatalf("%d order.confirmed events", n)
 	}
 }
+
+func TestE2EMetrics(t *testing.T) {
+	e := newE2E(t, tiers(t)[0].open(t), 0)
+	admin := e.token("root", auth.RoleAdmin)
+	e.product(admin, "MET-1", 100, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := e.do("GET", "/metrics", "", nil)
+		body := string(r.body)
+		if r.status == 200 && strings.Contains(body, `orderengine_projection_state{projection="catalog",state="caught-up"} 1`) &&
+			strings.Contains(body, `orderengine_projection_lag_positions{projection="orders"}`) &&
+			strings.Contains(body, `orderengine_http_request_duration_seconds_count{method="POST",route="/v1/products",status="201"} 1`) &&
+			strings.Contains(body, "orderengine_events_head_position") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed the projections caught up and the request counted:\n%s", short(r.body))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
