@@ -43,6 +43,7 @@ Commands:
   migrate               create or upgrade the storage schemas and exit
   audit verify          recompute the events' hash chains and report the first broken link
   bench eventstore      benchmark an event store
+  bench projections     rebuild the orders and catalog read models from a generated log
   seed                  create a demo catalog with stock (with a progress bar)
   projections           list|status|rebuild NAME|reset NAME the read models
   token                 print a development JWT (HS256) signed with the configured secret
@@ -74,10 +75,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return runAuditVerify(ctx, rest[1:], getenv, stdout, stderr)
 	case "bench":
-		if len(rest) == 0 || rest[0] != "eventstore" {
-			return usagef("usage: orderengine bench eventstore [flags]")
+		switch {
+		case len(rest) > 0 && rest[0] == "eventstore":
+			return runBenchEventStore(ctx, rest[1:], getenv, stdout, stderr)
+		case len(rest) > 0 && rest[0] == "projections":
+			return runBenchProjections(ctx, rest[1:], getenv, stdout, stderr)
 		}
-		return runBenchEventStore(ctx, rest[1:], getenv, stdout, stderr)
+		return usagef("usage: orderengine bench eventstore|projections [flags]")
 	case "seed":
 		return runSeed(ctx, rest, getenv, stdout, stderr)
 	case "projections":

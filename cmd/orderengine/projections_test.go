@@ -106,3 +106,14 @@ func TestSeedIsRepeatableAndProjected(t *testing.T) {
 		t.Fatalf("--products 0: %v", err)
 	}
 }
+
+func TestBenchProjectionsSmall(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"bench", "projections", "--order-events", "600", "--products", "12", "--quiet"}, env(), &out, io.Discard)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if strings.Count(out.String(), `RESULT {"workload":"rebuild"`) != 2 || strings.Contains(out.String(), `"ok":false`) {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
