@@ -37,6 +37,9 @@ type Config struct {
 	OrderWait, MaxOrderWait time.Duration
 	Logger                  *slog.Logger
 	Now                     func() time.Time
+	// OpenAPIMerge adds other APIs' paths and schemas to the document served at
+	// /v1/openapi.json, for APIs registered on the same router.
+	OpenAPIMerge []func() (paths, schemas map[string]any)
 }
 
 // API is the command API's HTTP handler.
@@ -52,6 +55,7 @@ type API struct {
 	log     *slog.Logger
 	now     func() time.Time
 	router  chi.Router
+	openapi func() []byte
 }
 
 // New builds the API.
@@ -81,6 +85,7 @@ func New(c Config) (*API, error) {
 		svc: c.Service, ver: c.Verifier, idem: c.Idempotency, co: c.Checkout,
 		maxBody: c.MaxBodyBytes, limit: newRateLimiter(c.RateLimit, c.Now),
 		wait: c.OrderWait, maxWait: c.MaxOrderWait, log: c.Logger, now: c.Now,
+		openapi: mergedOpenAPI(c.OpenAPIMerge),
 	}
 	a.router = a.routes()
 	return a, nil
@@ -107,7 +112,7 @@ func (a *API) routes() chi.Router {
 
 // Register adds the command API's routes to r, so one router can serve several APIs.
 func (a *API) Register(r chi.Router) {
-	r.Get("/v1/openapi.json", serveOpenAPI)
+	r.Get("/v1/openapi.json", a.serveOpenAPI)
 	r.Post("/v1/webhooks/payments", a.paymentWebhook)
 
 	r.Group(func(r chi.Router) {

@@ -204,14 +204,46 @@ func itoa(n int) string {
 	return string(b)
 }
 
-var openAPIDoc = sync.OnceValue(func() []byte {
-	b, _ := json.MarshalIndent(OpenAPI(), "", "  ")
-	return b
-})
+// mergedOpenAPI is the served document: this API's, plus the paths and schemas of the
+// other APIs sharing the router (Config.OpenAPIMerge), so /v1/openapi.json describes them all.
+func mergedOpenAPI(extra []func() (paths, schemas map[string]any)) func() []byte {
+	return sync.OnceValue(func() []byte {
+		doc := OpenAPI()
+		paths := doc["paths"].(map[string]any)
+		comps := doc["components"].(map[string]any)
+		sch := comps["schemas"].(map[string]any)
+		merged := make(map[string]any, len(sch))
+		for k, v := range sch {
+			merged[k] = v
+		}
+		for _, f := range extra {
+			p, s := f()
+			for k, v := range p {
+				if cur, ok := paths[k].(map[string]any); ok {
+					for m, op := range v.(map[string]any) {
+						cur[m] = op
+					}
+					continue
+				}
+				paths[k] = v
+			}
+			for k, v := range s {
+				merged[k] = v
+			}
+		}
+		comps["schemas"] = merged
+		if len(extra) > 0 {
+			doc["info"] = map[string]any{"title": "orderengine API", "version": "1",
+				"description": "The command API (carts, checkout, catalog, stock, promotions, fulfilment) and the read API (catalog, search, orders, history, projections). Errors are RFC 9457 problem documents."}
+		}
+		b, _ := json.MarshalIndent(doc, "", "  ")
+		return b
+	})
+}
 
-func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+func (a *API) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(openAPIDoc())
+	w.Write(a.openapi())
 }
 
 // Operation is one documented route (exported for tests and tooling).

@@ -22,6 +22,7 @@ import (
 	"github.com/orderengine/orderengine/problem"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
+	"github.com/orderengine/orderengine/readapi"
 	"github.com/orderengine/orderengine/writeapi"
 )
 
@@ -33,6 +34,7 @@ type appFlags struct {
 	reservationTTL time.Duration
 	webhookSecret  string
 	orderWait      time.Duration
+	lowStock       int
 
 	// Hooks for tests and benchmarks (no flags): a store opened by the caller (newApp
 	// then neither opens nor closes one), writeapi rate limits, and the gateway
@@ -48,6 +50,7 @@ func (f *appFlags) register(fs *flagSet) {
 	fs.stringVar(&f.bus, "bus", "ORDERENGINE_BUS", "memory", "event bus: memory (in-process) | nats://host:4222 (JetStream)")
 	fs.durationVar(&f.reservationTTL, "reservation-ttl", "ORDERENGINE_RESERVATION_TTL", 15*time.Minute, "how long stock stays reserved for an unpaid order")
 	fs.stringVar(&f.webhookSecret, "payment-webhook-secret", "ORDERENGINE_PAYMENT_WEBHOOK_SECRET", "", "HMAC secret of payment webhooks (default: generated in the data dir)")
+	fs.intVar(&f.lowStock, "low-stock-threshold", "ORDERENGINE_LOW_STOCK_THRESHOLD", 5, "available units at or below which a SKU is flagged low on stock")
 	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")
 }
 
@@ -61,6 +64,7 @@ type app struct {
 	checkout *checkout.Checkout
 	rmdb     *projections.DB
 	runners  []*projections.Runner
+	read     *readapi.API
 	handler  http.Handler
 	log      *slog.Logger
 }
@@ -137,15 +141,28 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		return nil, err
 	}
 	a.checkout = co
+	a.read, err = readapi.New(readapi.Config{
+		Reader:    readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(f.lowStock)}),
+		Positions: a.rmdb, Verifier: ver, Events: a.store,
+		Status: readapi.StatusFunc(func(context.Context) ([]projections.Status, error) {
+			return a.projectionStatus(), nil
+		}),
+		Rebuilder: &rebuilder{db: a.rmdb, store: a.store, log: log},
+		Registry:  rt.Registry(), Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	api, err := writeapi.New(writeapi.Config{
 		Service: svc, Verifier: ver, Checkout: co, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
-		Idempotency: idempotency.New(a.store, idempotency.Options{}),
+		Idempotency:  idempotency.New(a.store, idempotency.Options{}),
+		OpenAPIMerge: []func() (map[string]any, map[string]any){func() (map[string]any, map[string]any) { return readapi.OpenAPIPaths(), readapi.OpenAPISchemas() }},
 	})
 	if err != nil {
 		return nil, err
 	}
 	m := newMetrics(a.store, a.projectionStatus)
-	a.handler = newRouter(a.store, log, m, api.Register)
+	a.handler = newRouter(a.store, log, m, api.Register, a.read.Register)
 	return a, nil
 }
 
@@ -177,6 +194,9 @@ func (a *app) run(ctx context.Context) error {
 }
 
 func (a *app) close() {
+	if a.read != nil {
+		a.read.Close()
+	}
 	if a.gateway != nil {
 		a.gateway.Close()
 	}
@@ -220,4 +240,27 @@ func newRouter(store eventstore.Store, log *slog.Logger, m *metrics, apis ...fun
 		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
 	})
 	return r
+}
+
+// rebuilder runs read-model rebuilds for the admin API.
+type rebuilder struct {
+	db    *projections.DB
+	store eventstore.Store
+	log   *slog.Logger
+}
+
+func (r *rebuilder) Rebuildable() []string {
+	var names []string
+	for _, p := range readmodel.All() {
+		names = append(names, p.Name())
+	}
+	return names
+}
+
+func (r *rebuilder) Rebuild(ctx context.Context, req readapi.RebuildRequest) (*projections.RebuildReport, error) {
+	p, err := projectionByName(req.Projection)
+	if err != nil {
+		return nil, err
+	}
+	return projections.Rebuild(ctx, r.db, r.store, p, projections.RebuildOptions{DryRun: req.DryRun, Progress: req.Progress, Logger: r.log})
 }

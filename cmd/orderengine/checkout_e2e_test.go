@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/orderengine/orderengine/auth"
@@ -512,5 +513,68 @@ func TestE2EMetrics(t *testing.T) {
 			t.Fatalf("metrics never showed the projections caught up and the request counted:\n%s", short(r.body))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestE2EReadYourWrites(t *testing.T) {
+	for _, tr := range tiers(t) {
+		t.Run(tr.name, func(t *testing.T) {
+			e := newE2E(t, tr.open(t), 0)
+			admin := e.token("root", auth.RoleAdmin)
+			e.product(admin, "RYW-1", 1000, 3)
+			dana := e.token("dana", auth.RoleCustomer)
+			r := e.must(201, e.placeOrder(dana, e.cart(dana, map[string]int64{"RYW-1": 1}), "tok_visa"))
+			id, _ := r.field("order", "id").(string)
+			pos := r.header.Get("Orderengine-Position")
+			got := e.must(200, e.do("GET", "/v1/orders/"+id+"?minPosition="+pos, dana, nil))
+			if got.header.Get("Orderengine-Stale") == "true" || got.field("id") != id || got.field("status") != "paid" {
+				t.Fatalf("read after write: stale=%q %s", got.header.Get("Orderengine-Stale"), short(got.body))
+			}
+			// The same through the header, and the order list.
+			list := e.must(200, e.do("GET", "/v1/orders", dana, nil, "Orderengine-Position", pos))
+			if items, _ := list.field("items").([]any); len(items) != 1 {
+				t.Fatalf("dana's orders: %s", short(list.body))
+			}
+			// Someone else's order is 404 on the read side too.
+			e.must(404, e.do("GET", "/v1/orders/"+id, e.token("eve", auth.RoleCustomer), nil))
+			// The product, public, after the stock movement of the order.
+			e.must(200, e.do("GET", "/v1/products?minPosition="+pos, "", nil))
+		})
+	}
+}
+
+func TestE2EOpenAPIDescribesEveryRoute(t *testing.T) {
+	e := newE2E(t, tiers(t)[0].open(t), 0)
+	var routes []string
+	err := chi.Walk(e.app.handler.(chi.Router), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if strings.HasPrefix(route, "/v1/") {
+			routes = append(routes, method+" "+route)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(200, e.do("GET", "/v1/openapi.json", "", nil))
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			documented[strings.ToUpper(m)+" "+p] = true
+		}
+	}
+	for _, rt := range routes {
+		if !documented[rt] {
+			t.Errorf("route %s is not in /v1/openapi.json", rt)
+		}
+		delete(documented, rt)
+	}
+	for d := range documented {
+		t.Errorf("documented %s has no route", d)
 	}
 }
