@@ -117,3 +117,19 @@ func TestBenchProjectionsSmall(t *testing.T) {
 		t.Fatalf("output:\n%s", out.String())
 	}
 }
+
+func TestBenchReadSmall(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"bench", "read", "--duration", "500ms", "--products", "20", "--orders", "10", "--concurrency", "4", "--quiet"}, env(), &out, io.Discard)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, w := range []string{"catalog_list", "product_detail", "order_history", "combined"} {
+		if !strings.Contains(out.String(), `RESULT {"workload":"`+w+`"`) {
+			t.Fatalf("no %s result:\n%s", w, out.String())
+		}
+	}
+	if strings.Contains(out.String(), `"ok":false`) {
+		t.Fatalf("a read failed:\n%s", out.String())
+	}
+}

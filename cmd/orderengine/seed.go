@@ -65,10 +65,33 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	bar := newProgressBar(stderr)
 	start := time.Now()
-	var created, skipped, units int64
+	st, err := seedCatalog(ctx, svc, products, seed, func(done int) {
+		el := time.Since(start).Seconds()
+		rate := float64(done) / max(el, 1e-9)
+		eta := time.Duration(float64(products-done) / rate * float64(time.Second))
+		bar.update(100*float64(done)/float64(products), fmt.Sprintf("%d/%d products  %.0f/s  ETA %s", done, products, rate, eta.Round(time.Second)))
+	})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "seeded %d products (%d already there), %d units of stock, in %s\n", st.created, st.skipped, st.units, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+type seedStats struct {
+	created, skipped, units int64
+	skus                    []string
+	productIDs              []string
+}
+
+// seedCatalog creates products demo-<seed>-<n> with variants and stock through the
+// command service; re-running it with the same seed is a no-op.
+func seedCatalog(ctx context.Context, svc *commands.Service, products int, seed uint64, progress func(done int)) (seedStats, error) {
+	var st seedStats
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for i := 0; i < products; i++ {
 		cat := seedCategories[rng.IntN(len(seedCategories))]
 		brand := seedBrands[rng.IntN(len(seedBrands))]
@@ -105,14 +128,13 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 		res, err := svc.CreateProduct(ctx, cmd, meta)
 		switch {
 		case errors.Is(err, domain.ErrAlreadyExists):
-			skipped++
+			st.skipped++
 		case err != nil:
-			bar.done()
-			return fmt.Errorf("create %s: %w", sku, err)
+			return st, fmt.Errorf("create %s: %w", sku, err)
 		default:
-			created++
+			st.created++
 			if res.Replayed {
-				skipped++
+				st.skipped++
 			}
 			for _, s := range skus {
 				q := int64(rng.IntN(40))
@@ -123,18 +145,16 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 					continue
 				}
 				if _, err := svc.ReceiveStock(ctx, domain.ReceiveStock{SKU: s, Warehouse: "main", Quantity: q, Reference: "seed"}, meta); err != nil {
-					bar.done()
-					return fmt.Errorf("stock %s: %w", s, err)
+					return st, fmt.Errorf("stock %s: %w", s, err)
 				}
-				units += q
+				st.units += q
 			}
 		}
-		el := time.Since(start).Seconds()
-		rate := float64(i+1) / max(el, 1e-9)
-		eta := time.Duration(float64(products-i-1) / rate * float64(time.Second))
-		bar.update(100*float64(i+1)/float64(products), fmt.Sprintf("%d/%d products  %.0f/s  ETA %s", i+1, products, rate, eta.Round(time.Second)))
+		st.skus = append(st.skus, skus...)
+		st.productIDs = append(st.productIDs, cmd.ProductID)
+		if progress != nil {
+			progress(i + 1)
+		}
 	}
-	bar.done()
-	fmt.Fprintf(stdout, "seeded %d products (%d already there), %d units of stock, in %s\n", created, skipped, units, time.Since(start).Round(time.Millisecond))
-	return nil
+	return st, nil
 }
