@@ -45,6 +45,7 @@ Commands:
   bench eventstore      benchmark an event store
   bench read            catalog, product, search and order-history reads at fixed concurrency
   bench projections     rebuild the orders and catalog read models from a generated log
+  bench checkout        benchmark checkouts over the HTTP command API (load generator + server)
   seed                  create a demo catalog with stock (with a progress bar)
   projections           list|status|rebuild NAME|reset NAME the read models
   token                 print a development JWT (HS256) signed with the configured secret
@@ -83,8 +84,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runBenchRead(ctx, rest[1:], getenv, stdout, stderr)
 		case len(rest) > 0 && rest[0] == "projections":
 			return runBenchProjections(ctx, rest[1:], getenv, stdout, stderr)
+		case len(rest) > 0 && rest[0] == "checkout":
+			return runBenchCheckout(ctx, rest[1:], getenv, stdout, stderr)
 		}
-		return usagef("usage: orderengine bench eventstore|projections|read [flags]")
+		return usagef("usage: orderengine bench eventstore|checkout|projections|read [flags]")
 	case "seed":
 		return runSeed(ctx, rest, getenv, stdout, stderr)
 	case "projections":
