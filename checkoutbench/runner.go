@@ -84,7 +84,11 @@ func (r *runner) seed(ctx context.Context, skus []string, stock int64) error {
 			select {
 			case work <- i:
 			case err := <-errc:
-				errc <- err
+				// Put it back without blocking: a worker may have filled the slot since.
+				select {
+				case errc <- err:
+				default:
+				}
 				return
 			case <-ctx.Done():
 				return

@@ -543,7 +543,17 @@ func TestTwoRunnersOnePostgres(t *testing.T) {
 		}
 	}
 	stop2()
-	sts, _ = projections.Inspect(ctx, db1, store)
+	// The lease connections close just after Run returns; give a loaded machine a moment.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		sts, _ = projections.Inspect(ctx, db1, store)
+		stopped := true
+		for _, st := range sts {
+			stopped = stopped && st.State == projections.StateStopped
+		}
+		if stopped || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, st := range sts {
 		if st.State != projections.StateStopped {
 			t.Errorf("Inspect after both stopped: %+v", st)

@@ -120,7 +120,17 @@ func TestProjectionStatusAndRebuild(t *testing.T) {
 	s.caughtUp(sh.head)
 
 	var list struct{ Items []readapi.ProjectionView }
-	s.must(200, s.do("GET", "/v1/admin/projections", "analyst")).decode(t, &list)
+	// A runner's status (head, position) refreshes on its own idle check: poll briefly.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		s.must(200, s.do("GET", "/v1/admin/projections", "analyst")).decode(t, &list)
+		ok := len(list.Items) == 3
+		for _, p := range list.Items {
+			ok = ok && p.Position >= sh.head
+		}
+		if ok || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(list.Items) != 3 {
 		t.Fatalf("projections %+v", list.Items)
 	}
