@@ -38,6 +38,7 @@ type Runtime struct {
 	maxRetries int
 	log        *slog.Logger
 	owner      func(state any) (customer string, owned bool)
+	cache      *streamCache
 }
 
 // RuntimeOptions configure a Runtime. Zero values take the defaults.
@@ -50,6 +51,9 @@ type RuntimeOptions struct {
 	// flash sale sees dozens of concurrent reservations, each losing at most a few rounds).
 	MaxRetries int
 	Logger     *slog.Logger
+	// CacheStreams is how many streams' folded state the runtime keeps between commands
+	// (default 4096; negative disables). Each command then reads only newer events.
+	CacheStreams int
 	// Owner tells which customer an aggregate state belongs to; owned is false for
 	// aggregates no customer owns (products, stock). Default DefaultOwner.
 	Owner func(state any) (customer string, owned bool)
@@ -83,7 +87,11 @@ func NewRuntime(store EventStore, opt RuntimeOptions) *Runtime {
 	if opt.Owner == nil {
 		opt.Owner = DefaultOwner
 	}
-	return &Runtime{store: store, reg: opt.Registry, now: opt.Now, maxRetries: opt.MaxRetries, log: opt.Logger, owner: opt.Owner}
+	if opt.CacheStreams == 0 {
+		opt.CacheStreams = 4096
+	}
+	return &Runtime{store: store, reg: opt.Registry, now: opt.Now, maxRetries: opt.MaxRetries, log: opt.Logger, owner: opt.Owner,
+		cache: newStreamCache(opt.CacheStreams)}
 }
 
 // Registry is the runtime's event registry.
@@ -144,8 +152,18 @@ type Loaded[S any] struct {
 	Version uint64
 	// Position of the last event in $all (0 when the stream does not exist).
 	Position uint64
-	// ids of the events read, to recognise an idempotent retry.
+	// ids of the events read by this load (earlier ones are in the runtime's cache), to
+	// recognise an idempotent retry.
 	ids map[uuid.UUID]struct{}
+	rt  *Runtime
+}
+
+// hasEvent reports whether the stream holds an event with id.
+func (l Loaded[S]) hasEvent(id uuid.UUID) bool {
+	if _, ok := l.ids[id]; ok {
+		return true
+	}
+	return l.rt != nil && l.rt.cache.has(l.Stream, id)
 }
 
 // Result is the outcome of a command.
@@ -166,11 +184,20 @@ type Result[S any] struct {
 
 const pageSize = 1000
 
-// Load reads and folds the aggregate id.
+// Load reads and folds the aggregate id: from the runtime's cached state, reading only
+// the events appended since, or from the start of the stream.
 func Load[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain.Decider[S, C], id string) (Loaded[S], error) {
 	stream := d.StreamName(id)
-	l := Loaded[S]{Stream: stream}
-	for from := uint64(0); ; {
+	l := Loaded[S]{Stream: stream, rt: rt}
+	start := uint64(0)
+	if st, version, position, ok := rt.cache.get(stream); ok {
+		if s, ok := st.(S); ok {
+			l.State, l.Exists, l.Version, l.Position = s, true, version, position
+			start = version + 1
+		}
+	}
+	var newIDs []uuid.UUID
+	for from := start; ; {
 		recs, err := rt.store.ReadStream(ctx, stream, eventstore.Forward, from, pageSize)
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			return l, nil
@@ -189,14 +216,21 @@ func Load[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain.De
 				l.ids = map[uuid.UUID]struct{}{}
 			}
 			l.ids[rec.ID] = struct{}{}
+			newIDs = append(newIDs, rec.ID)
 			l.Exists, l.Version, l.Position = true, rec.Version, rec.Position
 		}
-		l.State = d.Fold(l.State, evs)
+		if len(evs) > 0 {
+			l.State = d.Fold(l.State, evs)
+		}
 		if len(recs) < pageSize {
-			return l, nil
+			break
 		}
 		from = recs[len(recs)-1].Version + 1
 	}
+	if l.Exists && len(newIDs) > 0 {
+		rt.cache.put(stream, l.State, start, l.Version, l.Position, newIDs)
+	}
+	return l, nil
 }
 
 // Execute runs cmd against its aggregate: load, decide, append at the version read; on a
@@ -227,7 +261,7 @@ func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain
 			return Result[S]{}, fmt.Errorf("%w: %s is at version %s, not %d", ErrPreconditionFailed, l.Stream, versionString(l), *meta.IfMatch)
 		}
 		if meta.IdempotencyKey != "" {
-			if _, ok := l.ids[envelope.DeterministicID(meta.IdempotencyKey, l.Stream, 0)]; ok {
+			if l.hasEvent(envelope.DeterministicID(meta.IdempotencyKey, l.Stream, 0)) {
 				return Result[S]{State: l.State, Stream: l.Stream, Version: l.Version, Position: l.Position, Replayed: true}, nil
 			}
 		}

@@ -115,3 +115,43 @@ func TestDecideErrorsWriteNothing(t *testing.T) {
 		t.Fatalf("a failed command wrote: %v", err)
 	}
 }
+
+// TestCacheSeesOtherWriters: a runtime's cached state never hides events appended by
+// another runtime (another process) on the same store.
+func TestCacheSeesOtherWriters(t *testing.T) {
+	rt1, store := newRuntime(t)
+	rt2 := commands.NewRuntime(store, commands.RuntimeOptions{})
+	uncached := commands.NewRuntime(store, commands.RuntimeOptions{CacheStreams: -1})
+	ctx := context.Background()
+	inv := domain.NewInventoryDecider()
+	for i := 0; i < 30; i++ {
+		rt := rt1
+		if i%3 == 1 {
+			rt = rt2
+		}
+		if _, err := commands.Execute(ctx, rt, inv, domain.ReceiveStock{SKU: "C-1", Warehouse: "main", Quantity: 1}, commands.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*commands.Runtime{rt1, rt2, uncached} {
+			l, err := commands.Load(ctx, r, inv, "C-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := l.State.Totals().OnHand; got != int64(i+1) || l.Version != uint64(i) {
+				t.Fatalf("after %d receipts a runtime sees %d at version %d", i+1, got, l.Version)
+			}
+		}
+	}
+	// A replay is recognised from the cache, also by the runtime that did not write it.
+	meta := commands.Meta{IdempotencyKey: "k-cache"}
+	first, err := commands.Execute(ctx, rt1, inv, domain.ReceiveStock{SKU: "C-1", Warehouse: "main", Quantity: 5}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*commands.Runtime{rt1, rt2, uncached} {
+		again, err := commands.Execute(ctx, r, inv, domain.ReceiveStock{SKU: "C-1", Warehouse: "main", Quantity: 5}, meta)
+		if err != nil || !again.Replayed || again.Version != first.Version {
+			t.Fatalf("replay: %+v %v (first %+v)", again, err, first)
+		}
+	}
+}
