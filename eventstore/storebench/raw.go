@@ -148,7 +148,7 @@ func (r *run) rawInsert(ctx context.Context, name string, batch int) Result {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(prog.start)
+	elapsed := prog.line.Elapsed()
 	res.Events, res.Appends, res.DurationS = rows.Load(), txs.Load(), round(elapsed.Seconds(), 3)
 	res.EventsPerS, res.AppendsPerS = rate(res.Events, elapsed), rate(res.Appends, elapsed)
 	setLatencies(&res, lat)

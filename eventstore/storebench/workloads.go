@@ -104,7 +104,7 @@ func (r *run) appendWorkload(ctx context.Context, name string, batch int) Result
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(prog.start)
+	elapsed := prog.line.Elapsed()
 
 	var events int64
 	r.mu.Lock()
@@ -169,7 +169,7 @@ func (r *run) hotStream(ctx context.Context) Result {
 	commits := make([][]hotCommit, cfg.Writers)
 	var attempts, conflicts atomic.Int64
 	prog := startProgress(cfg.Progress, HotStream, 0, cfg.HotDuration)
-	deadline := prog.start.Add(cfg.HotDuration)
+	deadline := time.Now().Add(cfg.HotDuration - prog.line.Elapsed())
 	var wg sync.WaitGroup
 	for w := range cfg.Writers {
 		wg.Add(1)
@@ -217,7 +217,7 @@ func (r *run) hotStream(ctx context.Context) Result {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(prog.start)
+	elapsed := prog.line.Elapsed()
 
 	// Every commit must have its own version, and together they must leave no gap.
 	var n int64
@@ -354,7 +354,7 @@ func (r *run) readStreams(ctx context.Context) Result {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(prog.start)
+	elapsed := prog.line.Elapsed()
 	var rep Report
 	for _, x := range reports {
 		rep = rep.Add(x)
@@ -423,7 +423,7 @@ func (r *run) catchup(ctx context.Context) Result {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if d := prog.done.Load(); d != seen {
+				if d := prog.line.Done(); d != seen {
 					seen, since = d, time.Now()
 				} else if time.Since(since) >= catchupIdle {
 					idle.Store(true)
@@ -448,7 +448,7 @@ func (r *run) catchup(ctx context.Context) Result {
 			break
 		}
 	}
-	elapsed := time.Since(prog.start)
+	elapsed := prog.line.Elapsed()
 	close(stopWatch)
 	<-watchDone
 
