@@ -23,6 +23,7 @@ import (
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
 	"github.com/orderengine/orderengine/readapi"
+	"github.com/orderengine/orderengine/search"
 	"github.com/orderengine/orderengine/writeapi"
 )
 
@@ -35,6 +36,7 @@ type appFlags struct {
 	webhookSecret  string
 	orderWait      time.Duration
 	lowStock       int
+	search         string
 
 	// Hooks for tests and benchmarks (no flags): a store opened by the caller (newApp
 	// then neither opens nor closes one), writeapi rate limits, and the gateway
@@ -50,6 +52,7 @@ func (f *appFlags) register(fs *flagSet) {
 	fs.stringVar(&f.bus, "bus", "ORDERENGINE_BUS", "memory", "event bus: memory (in-process) | nats://host:4222 (JetStream)")
 	fs.durationVar(&f.reservationTTL, "reservation-ttl", "ORDERENGINE_RESERVATION_TTL", 15*time.Minute, "how long stock stays reserved for an unpaid order")
 	fs.stringVar(&f.webhookSecret, "payment-webhook-secret", "ORDERENGINE_PAYMENT_WEBHOOK_SECRET", "", "HMAC secret of payment webhooks (default: generated in the data dir)")
+	fs.stringVar(&f.search, "search", "ORDERENGINE_SEARCH", "", "search backend: empty (the read-model database: SQLite FTS5 or PostgreSQL full text) | http://host:9200 (Elasticsearch)")
 	fs.intVar(&f.lowStock, "low-stock-threshold", "ORDERENGINE_LOW_STOCK_THRESHOLD", 5, "available units at or below which a SKU is flagged low on stock")
 	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")
 }
@@ -64,6 +67,7 @@ type app struct {
 	checkout *checkout.Checkout
 	rmdb     *projections.DB
 	runners  []*projections.Runner
+	search   search.Backend
 	read     *readapi.API
 	handler  http.Handler
 	log      *slog.Logger
@@ -123,6 +127,10 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		}
 		a.runners = append(a.runners, r)
 	}
+	if a.search, err = search.Open(ctx, f.search, search.Options{DB: a.rmdb, Events: a.store, Logger: log,
+		Runner: projections.RunnerOptions{Logger: log}}); err != nil {
+		return nil, fmt.Errorf("open search %s: %w", redactURL(f.search), err)
+	}
 	var co *checkout.Checkout
 	// The built-in gateway simulator delivers its webhooks in-process, signed like a real
 	// gateway's; POST /v1/webhooks/payments takes them over HTTP.
@@ -143,11 +151,11 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	a.checkout = co
 	a.read, err = readapi.New(readapi.Config{
 		Reader:    readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(f.lowStock)}),
-		Positions: a.rmdb, Verifier: ver, Events: a.store,
+		Positions: a.rmdb, Verifier: ver, Events: a.store, Search: searchAdapter{a.search},
 		Status: readapi.StatusFunc(func(context.Context) ([]projections.Status, error) {
 			return a.projectionStatus(), nil
 		}),
-		Rebuilder: &rebuilder{db: a.rmdb, store: a.store, log: log},
+		Rebuilder: &rebuilder{db: a.rmdb, store: a.store, search: a.search, log: log},
 		Registry:  rt.Registry(), Logger: log,
 	})
 	if err != nil {
@@ -168,9 +176,12 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 
 // projectionStatus is every runner's status (for /metrics and the admin API).
 func (a *app) projectionStatus() []projections.Status {
-	out := make([]projections.Status, len(a.runners))
-	for i, r := range a.runners {
-		out[i] = r.Status()
+	out := make([]projections.Status, 0, len(a.runners)+1)
+	for _, r := range a.runners {
+		out = append(out, r.Status())
+	}
+	if a.search != nil {
+		out = append(out, a.search.Status())
 	}
 	return out
 }
@@ -188,6 +199,15 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}()
 	}
+	if a.search != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.search.Run(ctx); err != nil {
+				a.log.Error("search projection stopped", "err", err)
+			}
+		}()
+	}
 	err := a.checkout.Run(ctx)
 	wg.Wait()
 	return err
@@ -202,6 +222,9 @@ func (a *app) close() {
 	}
 	if a.bus != nil {
 		a.bus.Close()
+	}
+	if a.search != nil {
+		a.search.Close()
 	}
 	if a.rmdb != nil {
 		a.rmdb.Close()
@@ -244,13 +267,14 @@ func newRouter(store eventstore.Store, log *slog.Logger, m *metrics, apis ...fun
 
 // rebuilder runs read-model rebuilds for the admin API.
 type rebuilder struct {
-	db    *projections.DB
-	store eventstore.Store
-	log   *slog.Logger
+	db     *projections.DB
+	store  eventstore.Store
+	search search.Backend
+	log    *slog.Logger
 }
 
 func (r *rebuilder) Rebuildable() []string {
-	var names []string
+	names := []string{r.search.Name()}
 	for _, p := range readmodel.All() {
 		names = append(names, p.Name())
 	}
@@ -258,6 +282,9 @@ func (r *rebuilder) Rebuildable() []string {
 }
 
 func (r *rebuilder) Rebuild(ctx context.Context, req readapi.RebuildRequest) (*projections.RebuildReport, error) {
+	if req.Projection == r.search.Name() {
+		return r.search.Rebuild(ctx, projections.RebuildOptions{DryRun: req.DryRun, Progress: req.Progress, Logger: r.log})
+	}
 	p, err := projectionByName(req.Projection)
 	if err != nil {
 		return nil, err

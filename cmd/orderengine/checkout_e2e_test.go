@@ -578,3 +578,26 @@ func TestE2EOpenAPIDescribesEveryRoute(t *testing.T) {
 		t.Errorf("documented %s has no route", d)
 	}
 }
+
+func TestE2ESearchFindsRenamedProduct(t *testing.T) {
+	for _, tr := range tiers(t) {
+		t.Run(tr.name, func(t *testing.T) {
+			e := newE2E(t, tr.open(t), 0)
+			admin := e.token("root", auth.RoleAdmin)
+			r := e.must(201, e.do("POST", "/v1/products", admin, map[string]any{"sku": "SRCH-1", "name": "Plain Mug", "brand": "Acme", "category": "mugs",
+				"description": "a mug", "price": map[string]any{"amount": 900, "currency": "EUR"}}))
+			id, _ := r.field("id").(string)
+			r = e.must(200, e.do("PATCH", "/v1/products/"+id, admin, map[string]any{"name": "Turquoise Espresso Cup"}))
+			pos := r.header.Get("Orderengine-Position")
+			got := e.must(200, e.do("GET", "/v1/search?q=turquoise&minPosition="+pos, "", nil))
+			if got.header.Get("Orderengine-Stale") == "true" {
+				t.Fatalf("search stale after minPosition %s", pos)
+			}
+			items, _ := got.field("items").([]any)
+			if len(items) != 1 || items[0].(map[string]any)["id"] != id {
+				t.Fatalf("search for the new name: %s", short(got.body))
+			}
+			e.must(200, e.do("GET", "/v1/search/suggest?q=turq", "", nil))
+		})
+	}
+}
