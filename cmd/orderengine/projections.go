@@ -15,6 +15,8 @@ import (
 
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
+	"github.com/orderengine/orderengine/search"
+	"github.com/orderengine/orderengine/search/sqlsearch"
 )
 
 // readModelFlags are the read side's settings.
@@ -37,6 +39,9 @@ func openReadModels(ctx context.Context, c Config, f readModelFlags) (*projectio
 	return db, nil
 }
 
+// searchProjection is the search index's projection name.
+const searchProjection = "search"
+
 // projectionByName finds a read-model projection.
 func projectionByName(name string) (projections.Projection, error) {
 	var names []string
@@ -46,7 +51,7 @@ func projectionByName(name string) (projections.Projection, error) {
 		}
 		names = append(names, p.Name())
 	}
-	return nil, usagef("unknown projection %q (have %s)", name, strings.Join(names, ", "))
+	return nil, usagef("unknown projection %q (have %s, %s)", name, strings.Join(names, ", "), searchProjection)
 }
 
 const projectionsUsage = "projections list|status|rebuild NAME|reset NAME [flags]"
@@ -72,7 +77,9 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 	fs := newFlagSet("projections "+sub, projectionsUsage, getenv, stderr)
 	commonFlags(fs, &c)
 	rf.register(fs)
+	var searchURL string
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	fs.stringVar(&searchURL, "search", "ORDERENGINE_SEARCH", "", "search backend (for the search projection): empty = the read-model database, or http://… Elasticsearch")
 	if sub == "rebuild" {
 		fs.BoolVar(&dryRun, "dry-run", false, "build and compare the new generation, then drop it instead of switching")
 	}
@@ -86,7 +93,7 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 		return usagef("%v", err)
 	}
 	var p projections.Projection
-	if name != "" {
+	if name != "" && name != searchProjection {
 		var err error
 		if p, err = projectionByName(name); err != nil {
 			return err
@@ -108,6 +115,18 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer db.Close()
+	var sb search.Backend
+	if name == searchProjection || sub == "status" || sub == "list" {
+		if sb, err = search.Open(ctx, searchURL, search.Options{DB: db, Events: store, Logger: log}); err != nil {
+			return fmt.Errorf("open search %s: %w", redactURL(searchURL), err)
+		}
+		defer sb.Close()
+	}
+	if name == searchProjection {
+		if sqb, ok := sb.(*sqlsearch.Backend); ok {
+			p = sqb.Projection()
+		}
+	}
 
 	switch sub {
 	case "list", "status":
@@ -123,6 +142,9 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 			if !known[p.Name()] {
 				sts = append(sts, projections.Status{Name: p.Name(), State: "not started"})
 			}
+		}
+		if sb != nil && !known[sb.Name()] {
+			sts = append(sts, sb.Status()) // Elasticsearch keeps its checkpoint in the index
 		}
 		sort.Slice(sts, func(i, j int) bool { return sts[i].Name < sts[j].Name })
 		if asJSON {
@@ -146,6 +168,9 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return tw.Flush()
 	case "reset":
+		if p == nil {
+			return usagef("reset of the Elasticsearch index: run projections rebuild search instead")
+		}
 		gen, err := projections.Reset(ctx, db, p)
 		if err != nil {
 			return err
@@ -154,7 +179,13 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 		return nil
 	default:
 		bar := newProgressBar(stderr)
-		rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{
+		rebuild := func(opt projections.RebuildOptions) (*projections.RebuildReport, error) {
+			if name == searchProjection {
+				return sb.Rebuild(ctx, opt)
+			}
+			return projections.Rebuild(ctx, db, store, p, opt)
+		}
+		rep, err := rebuild(projections.RebuildOptions{
 			DryRun: dryRun,
 			Progress: func(pr projections.Progress) {
 				pct := 100.0

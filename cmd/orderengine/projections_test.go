@@ -49,8 +49,12 @@ func TestProjectionsCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "identical to the live generation") {
 		t.Fatalf("second rebuild of the same log: %v\n%s", err, out)
 	}
+	out, err = cli("projections", "rebuild", "search")
+	if err != nil || !strings.Contains(out, "search rebuilt") {
+		t.Fatalf("rebuild search: %v\n%s", err, out)
+	}
 	out, err = cli("projections", "status")
-	if err != nil || !strings.Contains(out, "catalog") || !strings.Contains(out, "inventory") {
+	if err != nil || !strings.Contains(out, "catalog") || !strings.Contains(out, "inventory") || !strings.Contains(out, "search") {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
 	if out, err = cli("projections", "reset", "catalog"); err != nil || !strings.Contains(out, "reset") {
