@@ -136,6 +136,8 @@ func runBenchRead(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
+	// Deferred in this order so the schema is dropped before the app closes its database.
+	defer a.close()
 	if rk == kindPostgres {
 		defer func() {
 			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -145,7 +147,6 @@ func runBenchRead(ctx context.Context, args []string, getenv func(string) string
 			}
 		}()
 	}
-	defer a.close()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)
