@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 )
 
@@ -16,23 +17,28 @@ type createCartBody struct {
 	CustomerID string `json:"customerId,omitempty"`
 }
 
-func (a *API) createCart(w http.ResponseWriter, r *http.Request) {
-	var b createCartBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.CreateCart(r.Context(), domain.CreateCart{CartID: b.ID, CustomerID: b.CustomerID, Currency: b.Currency}, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/v1/carts/"+res.State.ID)
-	writeResult(w, http.StatusCreated, res.Version, res.Position, res.State)
+type addItemBody struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+type quantityBody struct {
+	Quantity int64 `json:"quantity"`
+}
+
+type couponBody struct {
+	Code string `json:"code"`
+}
+
+type cartResult = commands.Result[domain.Cart]
+
+var cartOK = reply[domain.Cart]{status: http.StatusOK}
+
+func (a *API) createCart() http.HandlerFunc {
+	return command(a, reply[domain.Cart]{status: http.StatusCreated, location: func(c domain.Cart) string { return "/v1/carts/" + c.ID }},
+		func(r *http.Request, b *createCartBody, m commands.Meta) (cartResult, error) {
+			return a.svc.CreateCart(r.Context(), domain.CreateCart{CartID: b.ID, CustomerID: b.CustomerID, Currency: b.Currency}, m)
+		})
 }
 
 func (a *API) getCart(w http.ResponseWriter, r *http.Request) {
@@ -55,115 +61,38 @@ func (a *API) getCart(w http.ResponseWriter, r *http.Request) {
 	writeResult(w, http.StatusOK, l.Version, l.Position, l.State)
 }
 
-type addItemBody struct {
-	SKU      string `json:"sku"`
-	Quantity int64  `json:"quantity"`
+func (a *API) addCartItem() http.HandlerFunc {
+	return command(a, cartOK, func(r *http.Request, b *addItemBody, m commands.Meta) (cartResult, error) {
+		return a.svc.AddCartItem(r.Context(), chi.URLParam(r, "id"), b.SKU, b.Quantity, m)
+	})
 }
 
-func (a *API) addCartItem(w http.ResponseWriter, r *http.Request) {
-	var b addItemBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.AddCartItem(r.Context(), chi.URLParam(r, "id"), b.SKU, b.Quantity, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
+func (a *API) changeCartItem() http.HandlerFunc {
+	return command(a, cartOK, func(r *http.Request, b *quantityBody, m commands.Meta) (cartResult, error) {
+		return a.svc.ChangeCartItemQuantity(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "sku"), b.Quantity, m)
+	})
 }
 
-type quantityBody struct {
-	Quantity int64 `json:"quantity"`
+func (a *API) removeCartItem() http.HandlerFunc {
+	return command(a, cartOK, func(r *http.Request, _ *noBody, m commands.Meta) (cartResult, error) {
+		return a.svc.RemoveCartItem(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "sku"), m)
+	})
 }
 
-func (a *API) changeCartItem(w http.ResponseWriter, r *http.Request) {
-	var b quantityBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.ChangeCartItemQuantity(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "sku"), b.Quantity, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
+func (a *API) applyCoupon() http.HandlerFunc {
+	return command(a, cartOK, func(r *http.Request, b *couponBody, m commands.Meta) (cartResult, error) {
+		return a.svc.ApplyCoupon(r.Context(), chi.URLParam(r, "id"), b.Code, m)
+	})
 }
 
-func (a *API) removeCartItem(w http.ResponseWriter, r *http.Request) {
-	meta, err := a.meta(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.RemoveCartItem(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "sku"), meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
+func (a *API) removeCoupon() http.HandlerFunc {
+	return command(a, cartOK, func(r *http.Request, _ *noBody, m commands.Meta) (cartResult, error) {
+		return a.svc.RemoveCoupon(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "code"), m)
+	})
 }
 
-type couponBody struct {
-	Code string `json:"code"`
-}
-
-func (a *API) applyCoupon(w http.ResponseWriter, r *http.Request) {
-	var b couponBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.ApplyCoupon(r.Context(), chi.URLParam(r, "id"), b.Code, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
-}
-
-func (a *API) removeCoupon(w http.ResponseWriter, r *http.Request) {
-	meta, err := a.meta(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.RemoveCoupon(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "code"), meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
-}
-
-func (a *API) setShippingAddress(w http.ResponseWriter, r *http.Request) {
-	var b domain.Address
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.SetShippingAddress(r.Context(), chi.URLParam(r, "id"), b, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
+func (a *API) setShippingAddress() http.HandlerFunc {
+	return command(a, cartOK, func(r *http.Request, b *domain.Address, m commands.Meta) (cartResult, error) {
+		return a.svc.SetShippingAddress(r.Context(), chi.URLParam(r, "id"), *b, m)
+	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 )
 
@@ -32,31 +33,23 @@ type createProductBody struct {
 	Variants    []variantBody     `json:"variants,omitempty"`
 }
 
-func (a *API) createProduct(w http.ResponseWriter, r *http.Request) {
-	var b createProductBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	vs := make([]domain.Variant, len(b.Variants))
-	for i, v := range b.Variants {
-		vs[i] = v.domain()
-	}
-	res, err := a.svc.CreateProduct(r.Context(), domain.CreateProduct{
-		ProductID: b.ID, SKU: b.SKU, Price: b.Price, Variants: vs,
-		ProductDetails: domain.ProductDetails{Name: b.Name, Description: b.Description, Category: b.Category,
-			Brand: b.Brand, Images: b.Images, Metadata: b.Metadata},
-	}, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/v1/products/"+res.State.ID)
-	writeResult(w, http.StatusCreated, res.Version, res.Position, res.State)
+type productResult = commands.Result[domain.Product]
+
+var productOK = reply[domain.Product]{status: http.StatusOK}
+
+func (a *API) createProduct() http.HandlerFunc {
+	return command(a, reply[domain.Product]{status: http.StatusCreated, location: func(p domain.Product) string { return "/v1/products/" + p.ID }},
+		func(r *http.Request, b *createProductBody, m commands.Meta) (productResult, error) {
+			vs := make([]domain.Variant, len(b.Variants))
+			for i, v := range b.Variants {
+				vs[i] = v.domain()
+			}
+			return a.svc.CreateProduct(r.Context(), domain.CreateProduct{
+				ProductID: b.ID, SKU: b.SKU, Price: b.Price, Variants: vs,
+				ProductDetails: domain.ProductDetails{Name: b.Name, Description: b.Description, Category: b.Category,
+					Brand: b.Brand, Images: b.Images, Metadata: b.Metadata},
+			}, m)
+		})
 }
 
 type updateProductBody struct {
@@ -70,52 +63,28 @@ type updateProductBody struct {
 	Price *domain.Money `json:"price,omitempty"`
 }
 
-func (a *API) updateProduct(w http.ResponseWriter, r *http.Request) {
-	var b updateProductBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	id := chi.URLParam(r, "id")
-	if b.Name == nil && b.Description == nil && b.Category == nil && b.Brand == nil && b.Images == nil && b.Metadata == nil && b.Price == nil {
-		a.fail(w, r, badRequest("nothing to change: send at least one of name, description, category, brand, images, metadata, price"))
-		return
-	}
-	res, err := a.svc.UpdateProductDetails(r.Context(), domain.UpdateProductDetails{
-		ProductID: id, Name: b.Name, Description: b.Description, Category: b.Category,
-		Brand: b.Brand, Images: b.Images, Metadata: b.Metadata,
-	}, meta)
-	if err == nil && b.Price != nil {
-		meta.IfMatch = nil // the details update above already checked it
-		res, err = a.svc.ChangePrice(r.Context(), domain.ChangePrice{ProductID: id, SKU: res.State.SKU, Price: *b.Price}, meta)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
+func (a *API) updateProduct() http.HandlerFunc {
+	return command(a, productOK, func(r *http.Request, b *updateProductBody, m commands.Meta) (productResult, error) {
+		if b.Name == nil && b.Description == nil && b.Category == nil && b.Brand == nil && b.Images == nil && b.Metadata == nil && b.Price == nil {
+			return productResult{}, badRequest("nothing to change: send at least one of name, description, category, brand, images, metadata, price")
+		}
+		id := chi.URLParam(r, "id")
+		res, err := a.svc.UpdateProductDetails(r.Context(), domain.UpdateProductDetails{
+			ProductID: id, Name: b.Name, Description: b.Description, Category: b.Category,
+			Brand: b.Brand, Images: b.Images, Metadata: b.Metadata,
+		}, m)
+		if err == nil && b.Price != nil {
+			m.IfMatch = nil // the details update above already checked it
+			res, err = a.svc.ChangePrice(r.Context(), domain.ChangePrice{ProductID: id, SKU: res.State.SKU, Price: *b.Price}, m)
+		}
+		return res, err
+	})
 }
 
-func (a *API) addVariant(w http.ResponseWriter, r *http.Request) {
-	var b variantBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.AddVariant(r.Context(), domain.AddVariant{ProductID: chi.URLParam(r, "id"), Variant: b.domain()}, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusCreated, res.Version, res.Position, res.State)
+func (a *API) addVariant() http.HandlerFunc {
+	return command(a, reply[domain.Product]{status: http.StatusCreated}, func(r *http.Request, b *variantBody, m commands.Meta) (productResult, error) {
+		return a.svc.AddVariant(r.Context(), domain.AddVariant{ProductID: chi.URLParam(r, "id"), Variant: b.domain()}, m)
+	})
 }
 
 type updateVariantBody struct {
@@ -123,45 +92,21 @@ type updateVariantBody struct {
 	Price      *domain.Money     `json:"price,omitempty"`
 }
 
-func (a *API) updateVariant(w http.ResponseWriter, r *http.Request) {
-	var b updateVariantBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.UpdateVariant(r.Context(), domain.UpdateVariant{ProductID: chi.URLParam(r, "id"), SKU: chi.URLParam(r, "sku"),
-		Attributes: b.Attributes, Price: b.Price}, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
+func (a *API) updateVariant() http.HandlerFunc {
+	return command(a, productOK, func(r *http.Request, b *updateVariantBody, m commands.Meta) (productResult, error) {
+		return a.svc.UpdateVariant(r.Context(), domain.UpdateVariant{ProductID: chi.URLParam(r, "id"), SKU: chi.URLParam(r, "sku"),
+			Attributes: b.Attributes, Price: b.Price}, m)
+	})
 }
 
 type archiveBody struct {
 	Reason string `json:"reason"`
 }
 
-func (a *API) archiveProduct(w http.ResponseWriter, r *http.Request) {
-	var b archiveBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.ArchiveProduct(r.Context(), domain.ArchiveProduct{ProductID: chi.URLParam(r, "id"), Reason: b.Reason}, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusOK, res.Version, res.Position, res.State)
+func (a *API) archiveProduct() http.HandlerFunc {
+	return command(a, productOK, func(r *http.Request, b *archiveBody, m commands.Meta) (productResult, error) {
+		return a.svc.ArchiveProduct(r.Context(), domain.ArchiveProduct{ProductID: chi.URLParam(r, "id"), Reason: b.Reason}, m)
+	})
 }
 
 type receiptBody struct {
@@ -170,22 +115,14 @@ type receiptBody struct {
 	Reference string `json:"reference,omitempty"`
 }
 
-func (a *API) receiveStock(w http.ResponseWriter, r *http.Request) {
-	var b receiptBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.ReceiveStock(r.Context(), domain.ReceiveStock{SKU: chi.URLParam(r, "sku"), Warehouse: b.Warehouse, Quantity: b.Quantity, Reference: b.Reference}, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusCreated, res.Version, res.Position, inventoryView(res.State))
+type inventoryResult = commands.Result[domain.Inventory]
+
+var stockCreated = reply[domain.Inventory]{status: http.StatusCreated, view: inventoryView}
+
+func (a *API) receiveStock() http.HandlerFunc {
+	return command(a, stockCreated, func(r *http.Request, b *receiptBody, m commands.Meta) (inventoryResult, error) {
+		return a.svc.ReceiveStock(r.Context(), domain.ReceiveStock{SKU: chi.URLParam(r, "sku"), Warehouse: b.Warehouse, Quantity: b.Quantity, Reference: b.Reference}, m)
+	})
 }
 
 type adjustmentBody struct {
@@ -194,26 +131,14 @@ type adjustmentBody struct {
 	Reason    string `json:"reason"`
 }
 
-func (a *API) adjustStock(w http.ResponseWriter, r *http.Request) {
-	var b adjustmentBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.svc.AdjustStock(r.Context(), domain.AdjustStock{SKU: chi.URLParam(r, "sku"), Warehouse: b.Warehouse, Delta: b.Delta, Reason: b.Reason}, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeResult(w, http.StatusCreated, res.Version, res.Position, inventoryView(res.State))
+func (a *API) adjustStock() http.HandlerFunc {
+	return command(a, stockCreated, func(r *http.Request, b *adjustmentBody, m commands.Meta) (inventoryResult, error) {
+		return a.svc.AdjustStock(r.Context(), domain.AdjustStock{SKU: chi.URLParam(r, "sku"), Warehouse: b.Warehouse, Delta: b.Delta, Reason: b.Reason}, m)
+	})
 }
 
 // inventoryView is the stock of a SKU as the API shows it.
-func inventoryView(s domain.Inventory) map[string]any {
+func inventoryView(s domain.Inventory) any {
 	t := s.Totals()
 	return map[string]any{
 		"sku": s.SKU, "onHand": t.OnHand, "reserved": t.Reserved, "available": t.Available(),
@@ -232,28 +157,16 @@ type promotionBody struct {
 	UsageLimit  int64              `json:"usageLimit,omitempty"`
 }
 
-func (a *API) createPromotion(w http.ResponseWriter, r *http.Request) {
-	var b promotionBody
-	meta, err := a.meta(r)
-	if err == nil {
-		err = a.decode(w, r, &b)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	c := domain.Coupon{Code: b.Code, Kind: b.Kind, PercentOff: b.PercentOff, AmountOff: b.AmountOff, MinSubtotal: b.MinSubtotal}
-	if b.StartsAt != nil {
-		c.StartsAt = *b.StartsAt
-	}
-	if b.EndsAt != nil {
-		c.EndsAt = *b.EndsAt
-	}
-	res, err := a.svc.CreatePromotion(r.Context(), domain.CreatePromotion{Coupon: c, UsageLimit: b.UsageLimit}, meta)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/v1/promotions/"+res.State.Coupon.Code)
-	writeResult(w, http.StatusCreated, res.Version, res.Position, res.State)
+func (a *API) createPromotion() http.HandlerFunc {
+	return command(a, reply[domain.Promotion]{status: http.StatusCreated, location: func(p domain.Promotion) string { return "/v1/promotions/" + p.Coupon.Code }},
+		func(r *http.Request, b *promotionBody, m commands.Meta) (commands.Result[domain.Promotion], error) {
+			c := domain.Coupon{Code: b.Code, Kind: b.Kind, PercentOff: b.PercentOff, AmountOff: b.AmountOff, MinSubtotal: b.MinSubtotal}
+			if b.StartsAt != nil {
+				c.StartsAt = *b.StartsAt
+			}
+			if b.EndsAt != nil {
+				c.EndsAt = *b.EndsAt
+			}
+			return a.svc.CreatePromotion(r.Context(), domain.CreatePromotion{Coupon: c, UsageLimit: b.UsageLimit}, m)
+		})
 }

@@ -169,3 +169,43 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	d.Instance = r.URL.Path
 	problem.Write(w, d)
 }
+
+// noBody is the body type of commands that take none.
+type noBody struct{}
+
+// reply says how a command's result is answered.
+type reply[S any] struct {
+	status   int
+	location func(S) string // Location header, if set
+	view     func(S) any    // the body (default: the aggregate's state)
+}
+
+// command builds the usual write handler: read the request's metadata, decode the body
+// strictly (unless B is noBody), run the command, answer with the aggregate's version,
+// position and state — or a problem document.
+func command[B, S any](a *API, rp reply[S], run func(r *http.Request, b *B, meta commands.Meta) (commands.Result[S], error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var b B
+		meta, err := a.meta(r)
+		if _, none := any(&b).(*noBody); err == nil && !none {
+			err = a.decode(w, r, &b)
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		res, err := run(r, &b, meta)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if rp.location != nil {
+			w.Header().Set("Location", rp.location(res.State))
+		}
+		var body any = res.State
+		if rp.view != nil {
+			body = rp.view(res.State)
+		}
+		writeResult(w, rp.status, res.Version, res.Position, body)
+	}
+}
