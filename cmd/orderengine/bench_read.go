@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ func runBenchRead(ctx context.Context, args []string, getenv func(string) string
 		duration           time.Duration
 		products, orders   int
 		quiet              bool
+		cpuProfile         string
 	)
 	fs := newFlagSet("bench read", "bench read [--events URL] [--readmodels URL] [--concurrency 32] [--duration 20s]", getenv, stderr)
 	fs.StringVar(&events, "events", "sqlite:", "event store: sqlite: (a temporary file) or postgres://… (a fresh schema, dropped afterwards)")
@@ -63,6 +65,7 @@ func runBenchRead(ctx context.Context, args []string, getenv func(string) string
 	fs.IntVar(&products, "products", 500, "products in the catalog")
 	fs.IntVar(&orders, "orders", 300, "orders placed before measuring (order history)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (server and load generator share the process) to this file")
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, errHelp) {
 			return nil
@@ -191,6 +194,17 @@ func runBenchRead(ctx context.Context, args []string, getenv func(string) string
 		kind string
 		d    time.Duration
 		ok   bool
+	}
+	if cpuProfile != "" {
+		pf, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	progress("measuring %s at %d concurrent clients…", duration, concurrency)
 	var (
