@@ -44,6 +44,37 @@ type Store struct {
 	mu     sync.Mutex // serializes appends in this process, so none waits on SQLITE_BUSY
 	closed chan struct{}
 	once   sync.Once
+	// stmts caches prepared statements by SQL text: parsing dominates small statements.
+	stmts sync.Map // map[string]*sql.Stmt
+}
+
+// stmt returns db's prepared statement for query, preparing it once.
+func (s *Store) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	key := query
+	if db == s.write {
+		key = "w:" + query
+	}
+	if st, ok := s.stmts.Load(key); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(key, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// txStmt is a write statement prepared at Open, bound to tx.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, ok := s.stmts.Load("w:" + query)
+	if !ok {
+		return nil, fmt.Errorf("statement not prepared: %s", query)
+	}
+	return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -108,8 +139,24 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	return &Store{write: write, read: read, opt: opt, closed: make(chan struct{})}, nil
+	s := &Store{write: write, read: read, opt: opt, closed: make(chan struct{})}
+	// The write statements are prepared now: the writer has a single connection, which an
+	// append's transaction holds, so they could not be prepared during one.
+	for _, q := range []string{sqlSelectHead, sqlInsertEvent, sqlUpsertStream} {
+		if _, err := s.stmt(ctx, write, q); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlite event store: prepare: %w", err)
+		}
+	}
+	return s, nil
 }
+
+const (
+	sqlSelectHead   = `SELECT version, last_hash FROM streams WHERE stream_id = ?`
+	sqlInsertEvent  = `INSERT INTO events (stream_id, version, event_id, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlUpsertStream = `INSERT INTO streams (stream_id, version, last_hash) VALUES (?, ?, ?)
+		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, last_hash = excluded.last_hash`
+)
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -117,6 +164,10 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.closed)
 		s.notify.Notify()
+		s.stmts.Range(func(_, v any) bool {
+			v.(*sql.Stmt).Close()
+			return true
+		})
 		err = errors.Join(s.read.Close(), s.write.Close())
 	})
 	return err
@@ -169,7 +220,11 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventstore
 		lastHash []byte
 		exists   = true
 	)
-	err = tx.QueryRowContext(ctx, `SELECT version, last_hash FROM streams WHERE stream_id = ?`, stream).Scan(&version, &lastHash)
+	head, err := s.txStmt(ctx, tx, sqlSelectHead)
+	if err != nil {
+		return res, false, fmt.Errorf("sqlite event store: prepare: %w", err)
+	}
+	err = head.QueryRowContext(ctx, stream).Scan(&version, &lastHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		exists, err = false, nil
 	}
@@ -195,11 +250,10 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventstore
 		next = version + 1
 	}
 	now := s.opt.Now().UnixNano()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (stream_id, version, event_id, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	stmt, err := s.txStmt(ctx, tx, sqlInsertEvent)
 	if err != nil {
 		return res, false, fmt.Errorf("sqlite event store: prepare insert: %w", err)
 	}
-	defer stmt.Close()
 	var pos int64
 	for i, e := range prepared {
 		r, err := stmt.ExecContext(ctx, stream, next+int64(i), e.ID[:], e.Type, e.Data, e.Metadata, now)
@@ -212,8 +266,11 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventstore
 	}
 	last := next + int64(len(prepared)) - 1
 	hash := prepared[len(prepared)-1].Hash
-	if _, err := tx.ExecContext(ctx, `INSERT INTO streams (stream_id, version, last_hash) VALUES (?, ?, ?)
-		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, last_hash = excluded.last_hash`, stream, last, hash[:]); err != nil {
+	upsert, err := s.txStmt(ctx, tx, sqlUpsertStream)
+	if err != nil {
+		return res, false, fmt.Errorf("sqlite event store: prepare: %w", err)
+	}
+	if _, err := upsert.ExecContext(ctx, stream, last, hash[:]); err != nil {
 		return res, false, fmt.Errorf("sqlite event store: update %s: %w", stream, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -307,7 +364,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	if dir == eventstore.Backward {
 		q = selectEvents + `WHERE stream_id = ? AND version <= ? ORDER BY version DESC LIMIT ?`
 	}
-	rows, err := s.read.QueryContext(ctx, q, stream, int64(from), limit)
+	st, err := s.stmt(ctx, s.read, q)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite event store: read %s: %w", stream, err)
+	}
+	rows, err := st.QueryContext(ctx, stream, int64(from), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite event store: read %s: %w", stream, err)
 	}
