@@ -8,9 +8,13 @@ import (
 )
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var c Config
+	var (
+		c  Config
+		rf readModelFlags
+	)
 	fs := newFlagSet("migrate", "migrate [flags]", getenv, stderr)
 	commonFlags(fs, &c)
+	rf.register(fs)
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, errHelp) {
 			return nil
@@ -27,5 +31,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer store.Close()
 	fmt.Fprintf(stdout, "event store %s: schema ready\n", redactURL(c.Events))
+	db, err := openReadModels(ctx, c, rf)
+	if err != nil {
+		return fmt.Errorf("migrate read models: %w", err)
+	}
+	defer db.Close()
+	fmt.Fprintf(stdout, "read models %s: schema ready (projection tables are created by their runners)\n", redactURL(rf.url))
 	return nil
 }
