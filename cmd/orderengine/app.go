@@ -37,6 +37,7 @@ type appFlags struct {
 	orderWait      time.Duration
 	lowStock       int
 	search         string
+	projections    string
 
 	// Hooks for tests and benchmarks (no flags): a store opened by the caller (newApp
 	// then neither opens nor closes one), writeapi rate limits, and the gateway
@@ -52,6 +53,7 @@ func (f *appFlags) register(fs *flagSet) {
 	fs.stringVar(&f.bus, "bus", "ORDERENGINE_BUS", "memory", "event bus: memory (in-process) | nats://host:4222 (JetStream)")
 	fs.durationVar(&f.reservationTTL, "reservation-ttl", "ORDERENGINE_RESERVATION_TTL", 15*time.Minute, "how long stock stays reserved for an unpaid order")
 	fs.stringVar(&f.webhookSecret, "payment-webhook-secret", "ORDERENGINE_PAYMENT_WEBHOOK_SECRET", "", "HMAC secret of payment webhooks (default: generated in the data dir)")
+	fs.stringVar(&f.projections, "projections", "ORDERENGINE_PROJECTIONS", "on", "run the projection workers in this process: on | off (then run `orderengine projections run` elsewhere)")
 	fs.stringVar(&f.search, "search", "ORDERENGINE_SEARCH", "", "search backend: empty (the read-model database: SQLite FTS5 or PostgreSQL full text) | http://host:9200 (Elasticsearch)")
 	fs.intVar(&f.lowStock, "low-stock-threshold", "ORDERENGINE_LOW_STOCK_THRESHOLD", 5, "available units at or below which a SKU is flagged low on stock")
 	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")
@@ -68,9 +70,11 @@ type app struct {
 	rmdb     *projections.DB
 	runners  []*projections.Runner
 	search   search.Backend
-	read     *readapi.API
-	handler  http.Handler
-	log      *slog.Logger
+	// runSearch is false when the projection workers run in another process.
+	runSearch bool
+	read      *readapi.API
+	handler   http.Handler
+	log       *slog.Logger
 }
 
 // newApp wires the engine from configuration; close releases what it opened.
@@ -120,12 +124,15 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if a.rmdb, err = openReadModels(ctx, c, f.readModels); err != nil {
 		return nil, err
 	}
-	for _, p := range readmodel.All() {
-		r, err := projections.NewRunner(a.rmdb, a.store, p, projections.RunnerOptions{Logger: log})
-		if err != nil {
+	switch f.projections {
+	case "", "on":
+		if a.runners, err = newRunners(a.rmdb, a.store, log); err != nil {
 			return nil, err
 		}
-		a.runners = append(a.runners, r)
+		a.runSearch = true
+	case "off":
+	default:
+		return nil, usagef("--projections must be on or off, not %q", f.projections)
 	}
 	if a.search, err = search.Open(ctx, f.search, search.Options{DB: a.rmdb, Events: a.store, Logger: log,
 		Runner: projections.RunnerOptions{Logger: log}}); err != nil {
@@ -174,8 +181,18 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	return a, nil
 }
 
-// projectionStatus is every runner's status (for /metrics and the admin API).
+// projectionStatus is every runner's status (for /metrics and the admin API); with the
+// workers in another process, what the read-model database records.
 func (a *app) projectionStatus() []projections.Status {
+	if !a.runSearch {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		sts, err := projections.Inspect(ctx, a.rmdb, a.store)
+		if err != nil {
+			a.log.Warn("projection status", "err", err)
+		}
+		return sts
+	}
 	out := make([]projections.Status, 0, len(a.runners)+1)
 	for _, r := range a.runners {
 		out = append(out, r.Status())
@@ -199,7 +216,7 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}()
 	}
-	if a.search != nil {
+	if a.search != nil && a.runSearch {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -290,4 +307,17 @@ func (r *rebuilder) Rebuild(ctx context.Context, req readapi.RebuildRequest) (*p
 		return nil, err
 	}
 	return projections.Rebuild(ctx, r.db, r.store, p, projections.RebuildOptions{DryRun: req.DryRun, Progress: req.Progress, Logger: r.log})
+}
+
+// newRunners builds a runner for each SQL read model.
+func newRunners(db *projections.DB, store eventstore.Store, log *slog.Logger) ([]*projections.Runner, error) {
+	var rs []*projections.Runner
+	for _, p := range readmodel.All() {
+		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
 }

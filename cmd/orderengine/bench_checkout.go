@@ -178,14 +178,14 @@ func runBenchCheckout(ctx context.Context, args []string, getenv func(string) st
 		store:          store,
 		rateLimit:      benchRateLimit,
 	}
+	if !projectionsOn {
+		f.projections = "off"
+	}
 	a, err := newApp(ctx, c, f, log)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	if !projectionsOn {
-		a.runners = nil
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -39,6 +40,14 @@ func openReadModels(ctx context.Context, c Config, f readModelFlags) (*projectio
 	return db, nil
 }
 
+func runFuncs(rs []*projections.Runner) []func(context.Context) error {
+	out := make([]func(context.Context) error, len(rs))
+	for i, r := range rs {
+		out[i] = r.Run
+	}
+	return out
+}
+
 // searchProjection is the search index's projection name.
 const searchProjection = "search"
 
@@ -54,7 +63,7 @@ func projectionByName(name string) (projections.Projection, error) {
 	return nil, usagef("unknown projection %q (have %s, %s)", name, strings.Join(names, ", "), searchProjection)
 }
 
-const projectionsUsage = "projections list|status|rebuild NAME|reset NAME [flags]"
+const projectionsUsage = "projections list|status|run|rebuild NAME|reset NAME [flags]"
 
 func runProjections(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -100,9 +109,9 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 		}
 	}
 	switch sub {
-	case "list", "status", "rebuild", "reset":
+	case "list", "status", "run", "rebuild", "reset":
 	default:
-		return usagef("unknown projections command %q (list, status, rebuild, reset)", sub)
+		return usagef("unknown projections command %q (list, status, run, rebuild, reset)", sub)
 	}
 	log := newLogger(c, io.Discard)
 	store, err := openEventStore(ctx, c, log)
@@ -116,7 +125,7 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 	}
 	defer db.Close()
 	var sb search.Backend
-	if name == searchProjection || sub == "status" || sub == "list" {
+	if name == searchProjection || sub == "status" || sub == "list" || sub == "run" {
 		if sb, err = search.Open(ctx, searchURL, search.Options{DB: db, Events: store, Logger: log}); err != nil {
 			return fmt.Errorf("open search %s: %w", redactURL(searchURL), err)
 		}
@@ -129,6 +138,25 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 	}
 
 	switch sub {
+	case "run":
+		// The workers of a serve --projections=off deployment, in their own process.
+		runners, err := newRunners(db, store, newLogger(c, stderr))
+		if err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		for _, r := range append([]func(context.Context) error{sb.Run}, runFuncs(runners)...) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r(ctx); err != nil {
+					fmt.Fprintf(stderr, "projection stopped: %v\n", err)
+				}
+			}()
+		}
+		fmt.Fprintln(stdout, "projection workers running; SIGTERM or SIGINT stops them")
+		wg.Wait()
+		return nil
 	case "list", "status":
 		sts, err := projections.Inspect(ctx, db, store)
 		if err != nil {

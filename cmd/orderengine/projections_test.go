@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
@@ -135,5 +137,52 @@ func TestBenchReadSmall(t *testing.T) {
 	}
 	if strings.Contains(out.String(), `"ok":false`) {
 		t.Fatalf("a read failed:\n%s", out.String())
+	}
+}
+
+// TestProjectionsInTheirOwnProcess: serve --projections=off answers reads from what a
+// separate `orderengine projections run` builds.
+func TestProjectionsInTheirOwnProcess(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"projections", "run", "--data-dir", dir}, env(), io.Discard, io.Discard)
+	}()
+	addr := freeAddr(t)
+	served := make(chan error, 1)
+	go func() {
+		served <- run(ctx, []string{"serve", "--addr", addr, "--data-dir", dir, "--projections", "off"}, env(), io.Discard, io.Discard)
+	}()
+	if err := run(ctx, []string{"seed", "--products", "5", "--data-dir", dir}, env(), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/v1/products?limit=10")
+		if err == nil {
+			var page struct{ Items []any }
+			json.NewDecoder(resp.Body).Decode(&page)
+			resp.Body.Close()
+			if len(page.Items) == 5 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the catalog never showed the seeded products (err %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("projections run: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	var u usageError
+	if err := run(context.Background(), []string{"serve", "--projections", "maybe", "--data-dir", dir}, env(), io.Discard, io.Discard); !errors.As(err, &u) {
+		t.Fatalf("--projections maybe: %v", err)
 	}
 }
