@@ -50,10 +50,20 @@ func (c *Checkout) Status(ctx context.Context, orderID string) (Status, error) {
 		if err != nil {
 			return Status{}, err
 		}
-		if !o.Exists || o.State.Status != domain.OrderStatusPending {
+		if o.Exists && o.State.Status == domain.OrderStatusPending {
+			return Status{OrderID: orderID, Step: StepPending, StartedAt: o.State.PlacedAt, UpdatedAt: o.State.UpdatedAt}, nil
+		}
+		if !o.Exists {
 			return Status{}, fmt.Errorf("%w: no checkout for order %s", domain.ErrNotFound, orderID)
 		}
-		return Status{OrderID: orderID, Step: StepPending, StartedAt: o.State.PlacedAt, UpdatedAt: o.State.UpdatedAt}, nil
+		// The saga may have started and moved the order on between the two reads: the
+		// checkout stream exists now if it ever will.
+		if s, last, err = c.load(ctx, orderID); err != nil {
+			return Status{}, err
+		}
+		if !s.Exists() {
+			return Status{}, fmt.Errorf("%w: no checkout for order %s", domain.ErrNotFound, orderID)
+		}
 	}
 	st := Status{
 		OrderID: orderID, Step: s.Step(), Terminal: s.Terminal(), Outcome: s.Outcome, PaymentStatus: s.Payment,
