@@ -133,7 +133,8 @@ func (e *env) startCheckout() *Checkout {
 			if err != nil {
 				e.t.Errorf("Run: %v", err)
 			}
-		case <-time.After(30 * time.Second):
+		case <-time.After(60 * time.Second):
+			// Beyond the router's 30 s close timeout: Run is stuck, not just slow.
 			e.t.Error("Run did not return after cancel")
 		}
 		ps.Close()
