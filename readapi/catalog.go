@@ -1,6 +1,7 @@
 package readapi
 
 import (
+	"context"
 	"math"
 	"net/http"
 
@@ -67,7 +68,14 @@ func (a *API) listProducts(w http.ResponseWriter, r *http.Request) {
 
 // getProduct: GET /v1/products/{id} (public): variants, prices, availability.
 func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, productParams)
+	getOne(a, w, r, productParams, projCatalog, true, a.reader.Product, chi.URLParam(r, "id"))
+}
+
+// getOne answers a single read-model item by key: strict query, minPosition wait, the
+// item or a problem at the position it was read at.
+func getOne[T any](a *API, w http.ResponseWriter, r *http.Request, params []param, projection string, public bool,
+	read func(ctx context.Context, key string) (T, uint64, error), key string) {
+	q, err := parseQuery(r, params)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -77,16 +85,16 @@ func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.await(r.Context(), projCatalog, atLeast); err != nil {
+	if err := a.await(r.Context(), projection, atLeast); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	p, pos, err := a.reader.Product(r.Context(), chi.URLParam(r, "id"))
+	item, pos, err := read(r.Context(), key)
 	if err != nil {
 		a.failAt(w, r, err, pos, atLeast)
 		return
 	}
-	a.write(w, r, reply{body: p, position: pos, min: atLeast, public: true})
+	a.write(w, r, reply{body: item, position: pos, min: atLeast, public: public})
 }
 
 // pageTag is what a page's ETag covers: its items and cursor, not the position it was

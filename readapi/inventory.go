@@ -43,24 +43,5 @@ func (a *API) listStock(w http.ResponseWriter, r *http.Request) {
 
 // getStock: GET /v1/inventory/{sku} — on hand, reserved, available, per warehouse.
 func (a *API) getStock(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, stockParams)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	atLeast := q.minPosition(r)
-	if err := q.err(); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.await(r.Context(), projInventory, atLeast); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	it, pos, err := a.reader.Stock(r.Context(), chi.URLParam(r, "sku"))
-	if err != nil {
-		a.failAt(w, r, err, pos, atLeast)
-		return
-	}
-	a.write(w, r, reply{body: it, position: pos, min: atLeast})
+	getOne(a, w, r, stockParams, projInventory, false, a.reader.Stock, chi.URLParam(r, "sku"))
 }
