@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
 
 	"github.com/orderengine/orderengine/eventstore"
 )
@@ -19,8 +20,11 @@ const maxAttempts = 50
 // documentation for how chain hashes stay consistent under concurrency).
 //
 // Idempotency: re-appending events whose IDs already sit right after the expected version
-// (or, for Any and StreamExists, at the end of the stream) returns the original result and
-// writes nothing. The server gives the same answer when the retry races the original.
+// returns the original result and writes nothing; for Any and StreamExists, whose events
+// may no longer be the stream's last, the stream's last IdempotencyWindow events are
+// searched for them. An append whose outcome the server left unknown (a write timeout) is
+// retried at the same revision with the same events, which the server either writes or
+// recognizes as the original (see write).
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	if err := eventstore.Validate(s.limits, stream, events); err != nil {
 		return eventstore.AppendResult{}, err
@@ -29,6 +33,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		return eventstore.AppendResult{}, err
 	}
 	defer s.leave()
+	// The chain hash's size does not depend on the previous hash: check with the zero hash
+	// before anything is read or sent.
+	if err := s.checkSize(stream, eventstore.Chain([32]byte{}, events)); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	ctx = leaderOnly(ctx)
 
 	if expected.IsNoStream() {
 		// A new stream's first event chains after the zero hash, so no read is needed:
@@ -41,10 +51,20 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		return res, err
 	}
 
-	last := events[len(events)-1].ID
 	n := uint64(len(events))
 	for attempt := 1; ; attempt++ {
-		tail, err := s.readTail(ctx, stream)
+		var tail *eventstore.RecordedEvent
+		var recent []eventstore.RecordedEvent
+		var err error
+		if isExact(expected) {
+			tail, err = s.readTail(ctx, stream)
+		} else {
+			// One backward read gives the tail and the window to search for the events.
+			recent, err = s.readRecent(ctx, stream, uint64(s.window)+n)
+			if len(recent) > 0 {
+				tail = &recent[0]
+			}
+		}
 		if err != nil {
 			return eventstore.AppendResult{}, err
 		}
@@ -67,9 +87,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 			}
 			return eventstore.AppendResult{}, wrongVersion(stream, expected, exists, cur)
 		}
-		// Idempotent retry of an Any/StreamExists append: the events are the stream's last.
-		if exists && tail.ID == last && !isExact(expected) && cur+1 >= n {
-			if res, ok, err := s.alreadyAppended(ctx, stream, cur+1-n, events); err != nil || ok {
+		// Idempotent retry of an Any/StreamExists append: the events are among the last ones.
+		if !isExact(expected) {
+			if res, ok, err := findAppended(stream, recent, events); err != nil || ok {
 				return res, err
 			}
 		}
@@ -97,14 +117,64 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 }
 
+// findAppended looks for events among recent (a stream's last events, newest first). If
+// they are all there, contiguous and in order, the append was made before and res is its
+// result; if only some are, the append cannot be a retry and is refused, as the
+// PostgreSQL adapter refuses it.
+func findAppended(stream string, recent []eventstore.RecordedEvent, events []eventstore.EventData) (res eventstore.AppendResult, ok bool, err error) {
+	if len(recent) == 0 {
+		return res, false, nil
+	}
+	at := make(map[uuid.UUID]int, len(recent))
+	for i, e := range recent {
+		at[e.ID] = i
+	}
+	first, found := at[events[0].ID]
+	if !found {
+		for _, e := range events[1:] {
+			if i, ok := at[e.ID]; ok {
+				return res, false, partialRetry(stream, recent[i])
+			}
+		}
+		return res, false, nil
+	}
+	v0 := recent[first].Version
+	for i, e := range events {
+		j := first - i // newest first: version v0+i sits i places before
+		if j < 0 || recent[j].ID != e.ID || recent[j].Version != v0+uint64(i) {
+			return res, false, partialRetry(stream, recent[first])
+		}
+	}
+	last := recent[first-(len(events)-1)]
+	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, true, nil
+}
+
+func partialRetry(stream string, hit eventstore.RecordedEvent) error {
+	return fmt.Errorf("%w: stream %s already holds event %s at version %d, and the append does not repeat the events stored around it",
+		eventstore.ErrInvalidEvent, stream, hit.ID, hit.Version)
+}
+
 func isExact(e eventstore.ExpectedVersion) bool {
 	_, ok := e.Exact()
 	return ok
 }
 
+// maxWriteAttempts bounds how often one write is sent again after a refusal by a
+// follower or a node that is not ready, or after an outcome the server left unknown.
+const maxWriteAttempts = 6
+
 // write chains events after prev and appends them at the expected revision rev. A
 // wrong-expected-version error is returned as the client's error (see
 // isWrongExpectedVersion); other errors are translated.
+//
+// When the outcome is unknown (a write timeout, a lost connection), the same events with
+// the same chain hashes are sent again at the same revision. The server's commit check
+// makes that safe and exact (KurrentDB v25.0
+// src/EventStore.Core/Services/Storage/ReaderIndex/IndexWriter.cs CheckCommit): if the
+// original was written, an expected revision below the current one whose following event
+// IDs match answers Idempotent with the original position; if the original is written but
+// not yet replicated the retry is dropped (IdempotentNotReady) and times out again; if it
+// was never written, the retry writes it.
 func (s *Store) write(ctx context.Context, stream string, rev esdb.ExpectedRevision, prev [32]byte, events []eventstore.EventData) (eventstore.AppendResult, error) {
 	prepared := eventstore.Chain(prev, events)
 	data := make([]esdb.EventData, len(prepared))
@@ -117,20 +187,43 @@ func (s *Store) write(ctx context.Context, stream string, rev esdb.ExpectedRevis
 			Metadata:    e.Metadata,
 		}
 	}
-	wr, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, data...)
-	if err != nil {
+	for attempt := 1; ; attempt++ {
+		wr, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, data...)
+		if err == nil {
+			return s.appendResult(ctx, stream, wr)
+		}
 		if isWrongExpectedVersion(err) {
 			return eventstore.AppendResult{}, err
 		}
-		return eventstore.AppendResult{}, translate(ctx, "append "+stream, err, false)
+		if ctx.Err() != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("kurrentdb: append %s: outcome unknown, retry with the same event IDs: %w", stream, translate(ctx, "append "+stream, err, false))
+		}
+		if isEarlyEnd(err) {
+			return eventstore.AppendResult{}, fmt.Errorf("kurrentdb: append %s: the server ended the append while it was being sent and wrote nothing (over its MaxAppendSize or MaxAppendEventSize — set maxAppendSize/maxAppendEventSize in the connection string to the server's values — or refused access): %w", stream, err)
+		}
+		if !isTransient(err) && !isUnknownOutcome(err) {
+			return eventstore.AppendResult{}, translate(ctx, "append "+stream, err, false)
+		}
+		if attempt >= maxWriteAttempts {
+			return eventstore.AppendResult{}, fmt.Errorf("kurrentdb: append %s: outcome unknown after %d attempts, retry with the same event IDs: %w", stream, attempt, translate(ctx, "append "+stream, err, false))
+		}
+		s.log.Debug("kurrentdb: append not acknowledged, sending it again", "stream", stream, "attempt", attempt, "err", err)
+		if err := backoff(ctx, attempt+3); err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("kurrentdb: append %s: outcome unknown, retry with the same event IDs: %w", stream, err)
+		}
 	}
+}
+
+// appendResult turns the server's answer into the port's result.
+func (s *Store) appendResult(ctx context.Context, stream string, wr *esdb.WriteResult) (eventstore.AppendResult, error) {
 	res := eventstore.AppendResult{
 		Version:  wr.NextExpectedVersion,
 		Position: positionOf(esdb.Position{Commit: wr.CommitPosition, Prepare: wr.PreparePosition}),
 	}
 	if res.Position == 0 {
-		// The server sent no position (an idempotent write whose original is not
-		// indexed yet can answer so): read the last event back.
+		// The server sent no position: it answers so for an idempotent write whose
+		// original event it cannot read back (IndexWriter.CheckCommit sets the log position
+		// to -1 then). Read the last event's position.
 		evs, err := s.readStream(ctx, stream, esdb.Forwards, esdb.Revision(res.Version), 1)
 		if err != nil {
 			return eventstore.AppendResult{}, fmt.Errorf("kurrentdb: append %s succeeded, reading its position: %w", stream, err)

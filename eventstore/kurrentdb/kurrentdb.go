@@ -75,6 +75,16 @@ type Options struct {
 	// server's own limits (MaxAppendSize, 1 MiB per append by default, and
 	// MaxAppendEventSize) must be at least as large, or large appends fail on the server.
 	Limits eventstore.Limits
+	// MaxAppendSize is the server's MaxAppendSize (default DefaultMaxAppendSize, the
+	// server's default). Appends over it are refused with ErrInvalidEvent before they are
+	// sent. The connection-string parameter maxAppendSize overrides it.
+	MaxAppendSize int
+	// MaxAppendEventSize is the server's MaxAppendEventSize (default: none, as the
+	// server's). The connection-string parameter maxAppendEventSize overrides it.
+	MaxAppendEventSize int
+	// IdempotencyWindow is how many of a stream's last events an Any or StreamExists
+	// append searches for its own event IDs (default DefaultIdempotencyWindow).
+	IdempotencyWindow int
 	// Logger receives the adapter's and the client library's logs (default: discarded).
 	Logger *slog.Logger
 }
@@ -84,6 +94,10 @@ type Store struct {
 	client *esdb.Client
 	limits eventstore.Limits
 	log    *slog.Logger
+
+	maxAppendSize      int
+	maxAppendEventSize int // 0: no limit
+	window             int
 
 	// mu guards closed and the client against Close: operations hold a read lock while
 	// they use the client, Close takes the write lock (the client may panic when used
@@ -106,9 +120,35 @@ func Open(ctx context.Context, connString string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	cs, params, err := splitParams(cs)
+	if err != nil {
+		return nil, err
+	}
+	maxAppend, maxEvent := opt.MaxAppendSize, opt.MaxAppendEventSize
+	if maxAppend <= 0 {
+		maxAppend = DefaultMaxAppendSize
+	}
+	if v, ok := params["maxappendsize"]; ok {
+		if maxAppend, err = sizeParam("maxAppendSize", v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := params["maxappendeventsize"]; ok {
+		if maxEvent, err = sizeParam("maxAppendEventSize", v); err != nil {
+			return nil, err
+		}
+	}
+	window := opt.IdempotencyWindow
+	if window <= 0 {
+		window = DefaultIdempotencyWindow
+	}
 	cfg, err := esdb.ParseConnectionString(cs)
 	if err != nil {
 		return nil, fmt.Errorf("kurrentdb: invalid connection string: %w", err)
+	}
+	if cfg.NodePreference != esdb.NodePreferenceLeader {
+		// Appends read the stream's tail and append after it; a follower's tail may lag.
+		return nil, fmt.Errorf("kurrentdb: nodePreference=%s is not supported: the adapter reads and writes on the leader only (remove the setting; leader is the default)", cfg.NodePreference)
 	}
 	log := opt.Logger
 	if log == nil {
@@ -157,10 +197,13 @@ func Open(ctx context.Context, connString string, opt Options) (*Store, error) {
 	}
 
 	return &Store{
-		client: client,
-		limits: opt.Limits,
-		log:    log,
-		subs:   map[*subscription]struct{}{},
+		client:             client,
+		limits:             opt.Limits,
+		log:                log,
+		maxAppendSize:      maxAppend,
+		maxAppendEventSize: maxEvent,
+		window:             window,
+		subs:               map[*subscription]struct{}{},
 	}, nil
 }
 

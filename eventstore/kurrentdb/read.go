@@ -56,11 +56,31 @@ func drain(rs *esdb.ReadStream, hint int) ([]*esdb.RecordedEvent, error) {
 
 // readStream reads up to count events of stream from `from` in direction dir, with the
 // port's errors (ErrStreamNotFound for a stream without events).
+// Reads go to the leader (see leaderOnly) and are repeated when a follower or a node that
+// is not ready refuses them.
 func (s *Store) readStream(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64) ([]eventstore.RecordedEvent, error) {
+	for attempt := 1; ; attempt++ {
+		evs, err := s.readStreamOnce(ctx, stream, dir, from, count)
+		if err == nil || !s.retryRead(ctx, "read "+stream, err, attempt) {
+			return evs, err
+		}
+	}
+}
+
+// retryRead reports whether a failed read is tried again, after a pause.
+func (s *Store) retryRead(ctx context.Context, op string, err error, attempt int) bool {
+	if !isTransient(err) || attempt >= maxTransientAttempts || ctx.Err() != nil {
+		return false
+	}
+	s.log.Debug("kurrentdb: read refused, trying again", "op", op, "attempt", attempt, "err", err)
+	return backoff(ctx, attempt+3) == nil
+}
+
+func (s *Store) readStreamOnce(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64) ([]eventstore.RecordedEvent, error) {
 	if count > maxCount {
 		count = maxCount
 	}
-	rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
+	rs, err := s.client.ReadStream(leaderOnly(ctx), stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
 	if err != nil {
 		return nil, translate(ctx, "read "+stream, err, true)
 	}
@@ -90,6 +110,16 @@ func (s *Store) readTail(ctx context.Context, stream string) (*eventstore.Record
 		return nil, nil
 	}
 	return &evs[0], nil
+}
+
+// readRecent returns up to count of the stream's last events, newest first (none when
+// the stream has none).
+func (s *Store) readRecent(ctx context.Context, stream string, count uint64) ([]eventstore.RecordedEvent, error) {
+	evs, err := s.readStream(ctx, stream, esdb.Backwards, esdb.End{}, count)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return nil, nil
+	}
+	return evs, err
 }
 
 // ReadStream reads up to limit events of stream from version from (inclusive).
@@ -131,9 +161,15 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 }
 
 // backwardRestart decides whether a backward read from revision from must be repeated.
-// The server reads the revisions [from-count+1, from] without clamping from to the
-// stream's last revision, so a start past the end returns too few events or none; the
-// read is then repeated from the last revision (End when nothing came back).
+// The index reads the revisions [from-count+1, from] without clamping from to the
+// stream's last revision (KurrentDB v25.0 src/EventStore.Core/Services/Storage/
+// ReaderIndex/IndexReader.cs ReadStreamEventsBackwardInternal); the gRPC read then pages
+// on from the next event number, which is clamped to the last revision
+// (Services/Transport/Enumerators/Enumerator.ReadStreamBackwards.cs, pages of 32), so a
+// KurrentDB server answers a start past the end as a read from the last revision. A
+// server that did not page on would return too few events or none; the read is then
+// repeated from the last revision (End when nothing came back). Against the paging
+// server this never fires except on truncated streams, where it reads the same again.
 func backwardRestart(evs []eventstore.RecordedEvent, from, count uint64) (esdb.StreamPosition, bool) {
 	switch {
 	case len(evs) == 0:
@@ -162,7 +198,16 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int, filter even
 
 // readAllPage reads count events of $all from position from in direction dir.
 func (s *Store) readAllPage(ctx context.Context, dir esdb.Direction, from esdb.AllPosition, count int) ([]*esdb.RecordedEvent, error) {
-	rs, err := s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, uint64(count))
+	for attempt := 1; ; attempt++ {
+		raw, err := s.readAllPageOnce(ctx, dir, from, count)
+		if err == nil || !s.retryRead(ctx, "read $all", err, attempt) {
+			return raw, err
+		}
+	}
+}
+
+func (s *Store) readAllPageOnce(ctx context.Context, dir esdb.Direction, from esdb.AllPosition, count int) ([]*esdb.RecordedEvent, error) {
+	rs, err := s.client.ReadAll(leaderOnly(ctx), esdb.ReadAllOptions{Direction: dir, From: from}, uint64(count))
 	if err != nil {
 		return nil, translate(ctx, "read $all", err, false)
 	}

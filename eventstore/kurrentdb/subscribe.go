@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"google.golang.org/grpc/codes"
 
 	"github.com/orderengine/orderengine/eventstore"
 )
@@ -33,6 +36,9 @@ func serverFilter(f eventstore.Filter) *esdb.SubscriptionFilter {
 
 // SubscribeAll delivers the events of $all after position from (exclusive) that match
 // filter, history then live, in $all order, from a server-side catch-up subscription.
+// When the server drops the subscription for a reason that may pass (a lost connection,
+// a node shutting down, a follower refusing it, an election), it is resubscribed from the
+// last position seen, so nothing is lost or repeated; other drops end it with an error.
 func (s *Store) SubscribeAll(ctx context.Context, from uint64, filter eventstore.Filter) (eventstore.Subscription, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -40,10 +46,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from uint64, filter eventstore
 	defer s.leave()
 
 	subCtx, cancel := context.WithCancel(ctx)
-	raw, err := s.client.SubscribeToAll(subCtx, esdb.SubscribeToAllOptions{
-		From:   allPosition(from),
-		Filter: serverFilter(filter),
-	})
+	raw, err := s.subscribeRaw(subCtx, from, filter)
 	if err != nil {
 		cancel()
 		return nil, translate(ctx, "subscribe to $all", err, false)
@@ -53,6 +56,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from uint64, filter eventstore
 		raw:    raw,
 		ctx:    subCtx,
 		cancel: cancel,
+		filter: filter,
 		sel:    &selector{filter: filter, last: from},
 		ch:     make(chan item, subscriptionBuffer),
 		done:   make(chan struct{}),
@@ -63,6 +67,52 @@ func (s *Store) SubscribeAll(ctx context.Context, from uint64, filter eventstore
 	sub.wg.Add(1)
 	go sub.pump()
 	return sub, nil
+}
+
+// subscribeRaw opens a client subscription after from, on the leader, repeating the call
+// when a follower or a node that is not ready refuses it.
+func (s *Store) subscribeRaw(ctx context.Context, from uint64, filter eventstore.Filter) (*esdb.Subscription, error) {
+	for attempt := 1; ; attempt++ {
+		raw, err := s.client.SubscribeToAll(leaderOnly(ctx), esdb.SubscribeToAllOptions{
+			From:   allPosition(from),
+			Filter: serverFilter(filter),
+		})
+		if err == nil || !s.retryRead(ctx, "subscribe to $all", err, attempt) {
+			return raw, err
+		}
+	}
+}
+
+// maxResubscribes bounds the resubscriptions in a row that deliver nothing before a drop
+// is reported to Next.
+const maxResubscribes = 10
+
+// resumable reports a subscription drop after which a new subscription may work. Denied
+// access, bad requests and the like are final; the server ends a subscription on shutdown
+// (SubscriptionDropReason.Unsubscribed) and the connection drops when a node dies.
+func resumable(err error) bool {
+	if err == nil || isNotLeader(err) || errors.Is(err, io.EOF) {
+		return true
+	}
+	if code, ok := errorCode(err); ok {
+		switch code {
+		case esdb.ErrorCodeAccessDenied, esdb.ErrorCodeUnauthenticated, esdb.ErrorCodeResourceNotFound,
+			esdb.ErrorCodeUnsupportedFeature, esdb.ErrorCodeStreamDeleted, esdb.ErrorCodeConnectionClosed:
+			return false
+		}
+	}
+	switch codeOf(err) {
+	case codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument, codes.NotFound,
+		codes.FailedPrecondition, codes.Unimplemented, codes.OutOfRange, codes.Canceled:
+		return false
+	}
+	return true
+}
+
+// resubscribeDelay is the pause before resubscription attempt n (1-based): 50 ms doubling
+// up to 2 s.
+func resubscribeDelay(n int) time.Duration {
+	return min(50*time.Millisecond<<min(n-1, 6), 2*time.Second)
 }
 
 // selector decides which events a subscription hands on.
@@ -90,10 +140,13 @@ type item struct {
 
 type subscription struct {
 	store  *Store
-	raw    *esdb.Subscription
 	ctx    context.Context // ends when SubscribeAll's context ends or on Close
 	cancel context.CancelFunc
+	filter eventstore.Filter
 	sel    *selector // used by pump only
+
+	rawMu sync.Mutex
+	raw   *esdb.Subscription // replaced by pump on resubscription
 
 	ch        chan item
 	done      chan struct{} // closed by Close
@@ -109,10 +162,15 @@ type subscription struct {
 func (s *subscription) pump() {
 	defer s.wg.Done()
 	defer s.store.forget(s)
+	drops := 0
 	for {
-		msg := s.raw.Recv()
+		s.rawMu.Lock()
+		raw := s.raw
+		s.rawMu.Unlock()
+		msg := raw.Recv()
 		switch {
 		case msg.EventAppeared != nil:
+			drops = 0
 			ev := msg.EventAppeared.Event
 			if ev == nil {
 				continue
@@ -127,10 +185,18 @@ func (s *subscription) pump() {
 			case <-s.ctx.Done():
 				return
 			}
+		case msg.CaughtUp != nil:
+			drops = 0
 		case msg.SubscriptionDropped != nil:
 			err := msg.SubscriptionDropped.Error
 			if err == nil {
 				err = errors.New("subscription dropped")
+			}
+			if !s.ended() && resumable(err) && drops < maxResubscribes {
+				drops++
+				if s.resubscribe(err, drops) {
+					continue
+				}
 			}
 			select {
 			case s.ch <- item{err: err}:
@@ -140,6 +206,40 @@ func (s *subscription) pump() {
 			return
 		}
 	}
+}
+
+// resubscribe replaces a dropped subscription with one from the last position seen,
+// trying until it works, the subscription ends, or maxResubscribes attempts in a row have
+// failed. A follower's refusal reaches a subscription as a raw status, which does not make
+// the client reconnect; a leader-only read does, and the client then names the leader.
+func (s *subscription) resubscribe(cause error, drops int) bool {
+	for ; drops <= maxResubscribes; drops++ {
+		s.store.log.Warn("kurrentdb: subscription to $all dropped, resubscribing", "after", s.sel.last, "attempt", drops, "err", cause)
+		t := time.NewTimer(resubscribeDelay(drops))
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return false
+		}
+		if isNotLeader(cause) {
+			_, _ = s.store.readAllPage(s.ctx, esdb.Backwards, esdb.End{}, 1)
+		}
+		raw, err := s.store.subscribeRaw(s.ctx, s.sel.last, s.filter)
+		if err == nil {
+			s.rawMu.Lock()
+			old := s.raw
+			s.raw = raw
+			s.rawMu.Unlock()
+			_ = old.Close()
+			return true
+		}
+		if s.ctx.Err() != nil || !resumable(err) {
+			return false
+		}
+		cause = err
+	}
+	return false
 }
 
 // Next blocks until an event arrives, ctx is done, or the subscription fails or is closed.
@@ -196,7 +296,10 @@ func (s *subscription) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.cancel()
-		_ = s.raw.Close()
+		s.rawMu.Lock()
+		raw := s.raw
+		s.rawMu.Unlock()
+		_ = raw.Close()
 		s.wg.Wait()
 	})
 	return nil
@@ -206,5 +309,7 @@ var _ eventstore.Subscription = (*subscription)(nil)
 
 // String names the subscription in logs.
 func (s *subscription) String() string {
+	s.rawMu.Lock()
+	defer s.rawMu.Unlock()
 	return fmt.Sprintf("kurrentdb $all subscription %s", s.raw.Id())
 }
