@@ -52,6 +52,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 
 	n := uint64(len(events))
+	look := uint64(s.window) + n // how far back the next read must search for the events
+	var searched uint64          // versions up to this one were searched by an earlier read
+	haveSearched := false
 	for attempt := 1; ; attempt++ {
 		var tail *eventstore.RecordedEvent
 		var recent []eventstore.RecordedEvent
@@ -60,7 +63,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 			tail, err = s.readTail(ctx, stream)
 		} else {
 			// One backward read gives the tail and the window to search for the events.
-			recent, err = s.readRecent(ctx, stream, uint64(s.window)+n)
+			recent, err = s.readRecent(ctx, stream, look)
+			if err == nil && haveSearched && uint64(len(recent)) == look && recent[len(recent)-1].Version > searched+1 {
+				// More was written than the conflict said: search the whole window.
+				recent, err = s.readRecent(ctx, stream, uint64(s.window)+n)
+			}
 			if len(recent) > 0 {
 				tail = &recent[0]
 			}
@@ -106,6 +113,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 			// The stream moved between our read and the append (the server would have
 			// accepted a retry of the same events as idempotent): a genuine conflict.
 			return eventstore.AppendResult{}, s.conflict(ctx, stream, expected, err)
+		}
+		// Lost a race: only the events written since need searching next time (the
+		// server's answer says how many), or the whole window when it does not say.
+		look, haveSearched = uint64(s.window)+n, false
+		if v, vexists, ok := actualFromError(err); ok && vexists && exists && v > cur && v-cur < uint64(s.window) {
+			look, searched, haveSearched = v-cur+n, cur, true
 		}
 		if attempt >= maxAttempts {
 			return eventstore.AppendResult{}, fmt.Errorf("kurrentdb: append %s at %s: still conflicting after %d attempts: %w",

@@ -200,24 +200,6 @@ func TestFakeSubscriptionContextEnds(t *testing.T) {
 	}
 }
 
-// A server that answers an idempotent retry without a position (original not indexed
-// yet): the adapter reads the position back and still returns the original result.
-func TestFakeIdempotentWithoutPosition(t *testing.T) {
-	f, s, ctx := openFake(t)
-	f.setIdempotentNoPosition(true)
-	stream := eventstoretest.Category() + "-1"
-	evs := []eventstore.EventData{eventstoretest.NewEvent("i.x", 0), eventstoretest.NewEvent("i.x", 1)}
-	first := mustAppend(t, ctx, s, stream, eventstore.NoStream, evs...)
-	again := mustAppend(t, ctx, s, stream, eventstore.NoStream, evs...) // server-side idempotency
-	if again != first {
-		t.Fatalf("retry returned %+v, first append %+v", again, first)
-	}
-	got, err := s.ReadStream(ctx, stream, eventstore.Forward, 0, 10)
-	if err != nil || len(got) != 2 {
-		t.Fatalf("stream holds %d events (%v), want 2", len(got), err)
-	}
-}
-
 // A stream written by another client (no chain hash) cannot be appended to: its chain
 // cannot be continued.
 func TestFakeForeignStream(t *testing.T) {
