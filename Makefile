@@ -36,3 +36,14 @@ stress:
 
 clean:
 	rm -rf bin
+
+## test-compose: start KurrentDB and Elasticsearch with docker compose and run the adapters' gated suites against them
+.PHONY: test-compose
+COMPOSE ?= docker compose
+KURRENTDB_PORT ?= 2113
+ELASTICSEARCH_PORT ?= 9200
+test-compose:
+	KURRENTDB_PORT=$(KURRENTDB_PORT) ELASTICSEARCH_PORT=$(ELASTICSEARCH_PORT) $(COMPOSE) up -d --wait kurrentdb elasticsearch
+	ORDERENGINE_TEST_KURRENTDB_URL='kurrentdb://localhost:$(KURRENTDB_PORT)?tls=false' \
+	ORDERENGINE_TEST_ELASTICSEARCH_URL='http://localhost:$(ELASTICSEARCH_PORT)' \
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run 'Conformance' ./eventstore/kurrentdb/ ./search/elastic/

@@ -14,11 +14,12 @@ import (
 
 // authFlags are the JWT settings shared by serve and token.
 type authFlags struct {
-	secret, jwksURL, issuer, audience string
+	secret, secretFile, jwksURL, issuer, audience string
 }
 
 func (a *authFlags) register(fs *flagSet) {
 	fs.stringVar(&a.secret, "jwt-secret", "ORDERENGINE_JWT_SECRET", "", "HS256 secret (≥ 32 bytes) for development tokens; the embedded tier generates one in the data dir when unset")
+	fs.stringVar(&a.secretFile, "jwt-secret-file", "ORDERENGINE_JWT_SECRET_FILE", "", "file holding the HS256 secret, created with a random one when missing; instances sharing the file share the secret (--jwt-secret wins)")
 	fs.stringVar(&a.jwksURL, "jwks-url", "ORDERENGINE_JWKS_URL", "", "JWKS URL of RS256 keys (production); excludes --jwt-secret")
 	fs.stringVar(&a.issuer, "jwt-issuer", "ORDERENGINE_JWT_ISSUER", auth.DefaultIssuer, "required token issuer (iss)")
 	fs.stringVar(&a.audience, "jwt-audience", "ORDERENGINE_JWT_AUDIENCE", auth.DefaultAudience, "required token audience (aud)")
@@ -29,10 +30,16 @@ func (a *authFlags) register(fs *flagSet) {
 // several instances must share the key.
 func (a authFlags) config(c Config) (auth.Config, error) {
 	cfg := auth.Config{JWKSURL: a.jwksURL, Issuer: a.issuer, Audience: a.audience, HS256Secret: []byte(a.secret)}
-	if a.secret == "" && a.jwksURL == "" {
+	if a.secret == "" && a.jwksURL == "" && a.secretFile != "" {
+		s, err := auth.LoadOrCreateSecret(a.secretFile)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.HS256Secret = s
+	} else if a.secret == "" && a.jwksURL == "" {
 		kind, _, _ := parseStoreURL(c.Events)
 		if kind != kindSQLite {
-			return cfg, usagef("set --jwt-secret (ORDERENGINE_JWT_SECRET) or --jwks-url (ORDERENGINE_JWKS_URL): only the embedded tier generates a secret")
+			return cfg, usagef("set --jwt-secret (ORDERENGINE_JWT_SECRET), --jwt-secret-file (ORDERENGINE_JWT_SECRET_FILE) or --jwks-url (ORDERENGINE_JWKS_URL): only the embedded tier generates a secret in its data dir")
 		}
 		s, err := auth.LoadOrCreateSecret(filepath.Join(c.DataDir, "jwt-secret"))
 		if err != nil {

@@ -40,14 +40,47 @@
 // re-read and retry (bounded) when they lose that race; Exact and NoStream report
 // eventstore.ErrWrongExpectedVersion with the actual version.
 //
+// Because the server is always asked for an exact revision, its own idempotency check for
+// Any (a bounded cache of recent event IDs) never applies, and at the current revision it
+// checks no IDs at all. So an Any or StreamExists append reads the stream's last
+// Options.IdempotencyWindow events (1,000 by default) with the tail and returns the
+// original result when its event IDs are stored there, contiguous and in order; a retry
+// older than the window is written again, as on PostgreSQL.
+//
+// # Unknown outcomes
+//
+// A write timeout (gRPC Aborted "Operation timed out"), the client's deadline or a
+// connection lost mid-call leave the outcome unknown. The adapter sends the same events
+// with the same chain hashes again at the same revision (up to 6 times, pausing between):
+// the server writes them if the first attempt was lost, answers the original result if it
+// landed, and drops the retry (another timeout) while the original is written but not yet
+// replicated. If the server never answers, Append reports that the outcome is unknown;
+// retrying with the same event IDs is then safe.
+//
+// # Clusters
+//
+// Every call requires the leader: the adapter sends the "requires-leader" header itself
+// (client v4.2.0 never sends it), so a follower answers NotLeader with the leader's address
+// instead of serving a lagging copy of the log or forwarding the write; the client then
+// reconnects to that leader and the adapter repeats the call (also after "not ready"
+// answers during an election). Connection strings may list several nodes
+// ("kurrentdb://h1:2113,h2:2113,h3:2113") or use DNS discovery ("kurrentdb+discover://");
+// nodePreference other than leader is refused. Subscriptions dropped by the server (a
+// node shutting down, a lost connection, a leader change) are resubscribed from the last
+// position seen; drops that will not pass (access denied) end them with an error.
+//
 // # Server requirements
 //
 //   - EventStoreDB 22.6 or later, or any KurrentDB release (for $all positions on stream
 //     reads, see above);
 //   - a user allowed to read $all for ReadAll, Head and SubscribeAll (in a secure
 //     cluster $all is a system stream, readable by administrators by default);
-//   - the server's MaxAppendSize (1 MiB per append by default) at least as large as the
-//     appends the application makes; an append over it fails with ErrInvalidEvent.
+//   - the server's MaxAppendSize (1 MiB per append by default) known to the adapter:
+//     Options.MaxAppendSize or maxAppendSize=N in the connection string (and
+//     maxAppendEventSize=N when the server sets MaxAppendEventSize). An append over it,
+//     counted as the server counts it (data + metadata with the chain hash + 2 × the
+//     type's UTF-16 length, per event), fails with ErrInvalidEvent before it is sent; the
+//     server would end the call mid-stream and client v4 would report a bare EOF.
 //
 // # System events
 //
@@ -114,6 +147,8 @@ var _ eventstore.Store = (*Store)(nil)
 // Open connects to KurrentDB. connString is the client's connection string, e.g.
 // "kurrentdb://localhost:2113?tls=false" or "esdb://admin:changeit@host1:2113,host2:2113";
 // the schemes kurrentdb, kurrent, kdb and esdb (each also with "+discover") are accepted.
+// The adapter's own parameters maxAppendSize and maxAppendEventSize (bytes) are taken
+// out before the rest goes to the client.
 // Open waits, bounded by ctx, until the client has connected to a node.
 func Open(ctx context.Context, connString string, opt Options) (*Store, error) {
 	cs, err := normalizeConnString(connString)
