@@ -46,4 +46,4 @@ test-compose:
 	KURRENTDB_PORT=$(KURRENTDB_PORT) ELASTICSEARCH_PORT=$(ELASTICSEARCH_PORT) $(COMPOSE) up -d --wait kurrentdb elasticsearch
 	ORDERENGINE_TEST_KURRENTDB_URL='kurrentdb://localhost:$(KURRENTDB_PORT)?tls=false' \
 	ORDERENGINE_TEST_ELASTICSEARCH_URL='http://localhost:$(ELASTICSEARCH_PORT)' \
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run 'Conformance' ./eventstore/kurrentdb/ ./search/elastic/
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run 'Conformance|RealServer' ./eventstore/kurrentdb/ ./search/elastic/

@@ -8,6 +8,7 @@ package kurrentdb_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,10 @@ func TestAppendOverMaxAppendSizeIsInvalid(t *testing.T) {
 // no-op returning the first result; the old adapter appended x again.
 func TestAnyRetryAfterOtherAppendsIsIdempotent(t *testing.T) {
 	_, s, ctx := openFake(t)
+	testAnyRetry(t, ctx, s)
+}
+
+func testAnyRetry(t *testing.T, ctx context.Context, s eventstore.Store) {
 	stream := eventstoretest.Category() + "-1"
 	x := []eventstore.EventData{eventstoretest.NewEvent("a.x", 0), eventstoretest.NewEvent("a.x", 1)}
 	y := eventstoretest.NewEvent("a.y", 2)
@@ -457,6 +462,10 @@ func TestSubscriptionSurvivesServerDrop(t *testing.T) {
 // the server pages on from the clamped next event number.
 func TestBackwardReadPastEndIsClamped(t *testing.T) {
 	_, url := startFakeServer(t)
+	testBackwardClamp(t, url)
+}
+
+func testBackwardClamp(t *testing.T, url string) {
 	s := openURL(t, url, kurrentdb.Options{})
 	ctx := context.Background()
 	stream := eventstoretest.Category() + "-1"
@@ -490,4 +499,44 @@ func TestBackwardReadPastEndIsClamped(t *testing.T) {
 			t.Fatalf("backward from %d: %d events %v", from, len(got), err)
 		}
 	}
+}
+
+// TestRealServerBehaviours checks, on a real server (ORDERENGINE_TEST_KURRENTDB_URL, see
+// TestConformance), the behaviours above that need no fault injection: the size the
+// adapter computes is the server's (an append of exactly MaxAppendSize is accepted), Any
+// retries, and the backward-read clamp.
+func TestRealServerBehaviours(t *testing.T) {
+	url := os.Getenv(envURL)
+	if url == "" {
+		t.Skipf("%s is not set: skipping the real-server behaviour tests (make test-compose)", envURL)
+	}
+	realServerBehaviours(t, url)
+}
+
+// The same against the fake, so that the gated tests are known to pass where they can.
+func TestRealServerBehavioursOnFake(t *testing.T) {
+	_, url := startFakeServer(t)
+	realServerBehaviours(t, url)
+}
+
+func realServerBehaviours(t *testing.T, url string) {
+	ctx := context.Background()
+	t.Run("AppendOfExactlyMaxAppendSize", func(t *testing.T) {
+		s := openURL(t, url, kurrentdb.Options{})
+		typ := "size.\U0001D11E"
+		half := kurrentdb.DefaultMaxAppendSize / 2
+		fit := []eventstore.EventData{sized(t, typ, half), sized(t, typ, kurrentdb.DefaultMaxAppendSize-half)}
+		stream := eventstoretest.Category() + "-fit"
+		if _, err := s.Append(ctx, stream, eventstore.NoStream, fit...); err != nil {
+			t.Fatalf("append of exactly the server's default MaxAppendSize: %v", err)
+		}
+		over := []eventstore.EventData{sized(t, typ, half), sized(t, typ, kurrentdb.DefaultMaxAppendSize-half+1)}
+		if _, err := s.Append(ctx, stream, eventstore.Exact(1), over...); !errors.Is(err, eventstore.ErrInvalidEvent) {
+			t.Fatalf("one byte over: %v", err)
+		}
+	})
+	t.Run("AnyRetryAfterOtherAppends", func(t *testing.T) {
+		testAnyRetry(t, ctx, openURL(t, url, kurrentdb.Options{}))
+	})
+	t.Run("BackwardReadPastEnd", func(t *testing.T) { testBackwardClamp(t, url) })
 }
