@@ -211,10 +211,12 @@ func (s *Store) write(ctx context.Context, stream string, rev esdb.ExpectedRevis
 		if ctx.Err() != nil {
 			return eventstore.AppendResult{}, fmt.Errorf("kurrentdb: append %s: outcome unknown, retry with the same event IDs: %w", stream, translate(ctx, "append "+stream, err, false))
 		}
-		if isEarlyEnd(err) {
+		if isEarlyEnd(err) && attempt > 1 {
+			// Nothing was written (the server had not read the whole request). Once may be
+			// a connection that broke while sending; twice is the server refusing it.
 			return eventstore.AppendResult{}, fmt.Errorf("kurrentdb: append %s: the server ended the append while it was being sent and wrote nothing (over its MaxAppendSize or MaxAppendEventSize — set maxAppendSize/maxAppendEventSize in the connection string to the server's values — or refused access): %w", stream, err)
 		}
-		if !isTransient(err) && !isUnknownOutcome(err) {
+		if !isTransient(err) && !isUnknownOutcome(err) && !isEarlyEnd(err) {
 			return eventstore.AppendResult{}, translate(ctx, "append "+stream, err, false)
 		}
 		if attempt >= maxWriteAttempts {

@@ -540,3 +540,37 @@ func realServerBehaviours(t *testing.T, url string) {
 	})
 	t.Run("BackwardReadPastEnd", func(t *testing.T) { testBackwardClamp(t, url) })
 }
+
+// When the adapter is told a larger limit than the server's, the server ends the call
+// while it is being sent: nothing is written, the adapter sends it once more (a broken
+// connection looks the same) and then says what probably happened.
+func TestAppendOverServerLimitUnknownToAdapter(t *testing.T) {
+	f, url := startFakeServer(t)
+	s := openURL(t, url+"&maxAppendSize=16777216", kurrentdb.Options{})
+	ctx := context.Background()
+	var big []eventstore.EventData
+	for i := 0; i < 64; i++ {
+		big = append(big, sized(t, "big.x", 128<<10))
+	}
+	before, _ := f.counts()
+	stored := f.stored()
+	_, err := s.Append(ctx, eventstoretest.Category()+"-1", eventstore.NoStream, big...)
+	if err == nil {
+		t.Fatal("an 8 MiB append was accepted by a server with a 1 MiB limit")
+	}
+	after, _ := f.counts()
+	if f.stored() != stored {
+		t.Fatal("the refused append wrote events")
+	}
+	switch {
+	case strings.Contains(err.Error(), "ended the append"):
+		if after-before != 2 {
+			t.Fatalf("sent %d times, want 2", after-before)
+		}
+	case errors.Is(err, eventstore.ErrInvalidEvent) && strings.Contains(err.Error(), "Maximum Append Size"):
+		// The client finished sending before the server ended the call and got its status.
+	default:
+		t.Fatalf("append over the server's limit: %v", err)
+	}
+	t.Logf("%d sends: %v", after-before, err)
+}
