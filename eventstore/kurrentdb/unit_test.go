@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"strings"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/orderengine/orderengine/eventstore"
 )
@@ -548,5 +552,132 @@ func TestBackoff(t *testing.T) {
 	cancel()
 	if err := backoff(cctx, 7); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled backoff: %v", err)
+	}
+}
+
+func TestSizeOnDisk(t *testing.T) {
+	cases := []struct {
+		typ        string
+		data, meta int
+		want       int
+	}{
+		{"order.placed", 10, 5, 15 + 2*12},
+		{"ö", 0, 0, 2},          // one UTF-16 unit, however many UTF-8 bytes
+		{"\U0001D11E", 0, 0, 4}, // a surrogate pair
+		{"a\U0001D11Eb", 1, 1, 2 + 2*4},
+	}
+	for _, c := range cases {
+		if got := sizeOnDisk(c.typ, make([]byte, c.data), make([]byte, c.meta)); got != c.want {
+			t.Errorf("sizeOnDisk(%q, %d, %d) = %d, want %d", c.typ, c.data, c.meta, got, c.want)
+		}
+	}
+}
+
+func TestSplitParams(t *testing.T) {
+	cs, own, err := splitParams("esdb://h:2113?tls=false&maxAppendSize=4194304&nodePreference=leader&MaxAppendEventSize=100")
+	if err != nil || cs != "esdb://h:2113?tls=false&nodePreference=leader" || own["maxappendsize"] != "4194304" || own["maxappendeventsize"] != "100" {
+		t.Fatalf("splitParams = %q %v %v", cs, own, err)
+	}
+	if cs, own, err := splitParams("esdb://h:2113?maxAppendSize=1"); err != nil || cs != "esdb://h:2113" || own["maxappendsize"] != "1" {
+		t.Fatalf("only ours: %q %v %v", cs, own, err)
+	}
+	if cs, own, err := splitParams("esdb://h:2113"); err != nil || cs != "esdb://h:2113" || len(own) != 0 {
+		t.Fatalf("no query: %q %v %v", cs, own, err)
+	}
+	for _, bad := range []string{"0", "-1", "x", "4294967296"} {
+		if _, err := sizeParam("maxAppendSize", bad); err == nil {
+			t.Errorf("sizeParam(%q) accepted", bad)
+		}
+	}
+	// Bad values fail Open before any connection is made.
+	if _, err := Open(context.Background(), "kurrentdb://127.0.0.1:1?tls=false&maxAppendSize=lots", Options{}); err == nil || !strings.Contains(err.Error(), "maxAppendSize") {
+		t.Fatalf("Open with a bad maxAppendSize: %v", err)
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	notLeader := esdbError(esdb.ErrorCodeNotLeader, nil)
+	noLeaderInfo := esdbError(esdb.ErrorCodeUnknown, status.Error(codes.Unknown, "No leader info available in response"))
+	rawNotLeader := status.Error(codes.NotFound, "Leader info available")
+	notReady := esdbError(esdb.ErrorUnavailable, status.Error(codes.Unavailable, "Server Is Not Ready"))
+	timeout := esdbError(esdb.ErrorAborted, status.Error(codes.Aborted, "Operation timed out: Commit phase timeout."))
+	deadline := esdbError(esdb.ErrorCodeDeadlineExceeded, status.Error(codes.DeadlineExceeded, "deadline"))
+	eof := fmt.Errorf("could not send append request. Reason: %w", esdbError(esdb.ErrorCodeUnknown, io.EOF))
+	denied := status.Error(codes.PermissionDenied, "Access Denied")
+	notFound := esdbError(esdb.ErrorCodeResourceNotFound, errors.New("stream 'x' is not found"))
+	for _, c := range []struct {
+		err                                   error
+		notLeader, transient, unknown, resume bool
+	}{
+		{notLeader, true, true, false, true},
+		{noLeaderInfo, true, true, false, true},
+		{rawNotLeader, true, true, false, true},
+		{notReady, false, true, true, true},
+		{timeout, false, false, true, true},
+		{deadline, false, false, true, true},
+		{eof, false, false, false, true},
+		{denied, false, false, false, false},
+		{notFound, false, false, false, false},
+	} {
+		if got := isNotLeader(c.err); got != c.notLeader {
+			t.Errorf("isNotLeader(%v) = %v", c.err, got)
+		}
+		if got := isTransient(c.err); got != c.transient {
+			t.Errorf("isTransient(%v) = %v", c.err, got)
+		}
+		if got := isUnknownOutcome(c.err); got != c.unknown {
+			t.Errorf("isUnknownOutcome(%v) = %v", c.err, got)
+		}
+		if got := resumable(c.err); got != c.resume {
+			t.Errorf("resumable(%v) = %v", c.err, got)
+		}
+	}
+	if !isEarlyEnd(eof) || isEarlyEnd(timeout) {
+		t.Error("isEarlyEnd")
+	}
+}
+
+func TestLeaderOnlyOnce(t *testing.T) {
+	ctx := leaderOnly(leaderOnly(context.Background()))
+	md, _ := metadata.FromOutgoingContext(ctx)
+	if v := md.Get("requires-leader"); len(v) != 1 || v[0] != "true" {
+		t.Fatalf("requires-leader = %v", v)
+	}
+}
+
+func TestFindAppended(t *testing.T) {
+	ids := make([]uuid.UUID, 6)
+	for i := range ids {
+		ids[i] = uuid.New()
+	}
+	// Versions 5 … 0, newest first.
+	var recent []eventstore.RecordedEvent
+	for v := 5; v >= 0; v-- {
+		recent = append(recent, eventstore.RecordedEvent{ID: ids[v], Version: uint64(v), Position: uint64(100 * (v + 1))})
+	}
+	ev := func(is ...int) []eventstore.EventData {
+		out := make([]eventstore.EventData, len(is))
+		for i, j := range is {
+			out[i] = eventstore.EventData{ID: ids[j]}
+		}
+		return out
+	}
+	res, ok, err := findAppended("s-1", recent, ev(1, 2))
+	if err != nil || !ok || res.Version != 2 || res.Position != 300 {
+		t.Fatalf("1,2: %+v %v %v", res, ok, err)
+	}
+	if res, ok, err := findAppended("s-1", recent, ev(5)); err != nil || !ok || res.Version != 5 {
+		t.Fatalf("tail: %+v %v %v", res, ok, err)
+	}
+	if _, ok, err := findAppended("s-1", recent, []eventstore.EventData{{ID: uuid.New()}}); err != nil || ok {
+		t.Fatalf("new: %v %v", ok, err)
+	}
+	for _, bad := range [][]eventstore.EventData{ev(2, 1), ev(1, 3), ev(5, 0), append(ev(5), eventstore.EventData{ID: uuid.New()}), append([]eventstore.EventData{{ID: uuid.New()}}, ev(3)...)} {
+		if _, _, err := findAppended("s-1", recent, bad); !errors.Is(err, eventstore.ErrInvalidEvent) {
+			t.Errorf("partial retry %v: %v", bad, err)
+		}
+	}
+	if _, ok, err := findAppended("s-1", nil, ev(1)); ok || err != nil {
+		t.Fatal("empty stream")
 	}
 }
