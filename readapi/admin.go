@@ -3,7 +3,6 @@ package readapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/problem"
 	"github.com/orderengine/orderengine/projections"
 )
@@ -194,7 +194,7 @@ func (a *API) listProjections(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.write(w, r, reply{body: map[string]any{"items": views}, noPosition: true})
+	a.write(w, r, reply{body: ProjectionList{Items: views}, noPosition: true})
 }
 
 // getProjection: GET /v1/admin/projections/{name} — status and rebuild progress.
@@ -243,7 +243,7 @@ func (a *API) projectionViews(ctx context.Context) ([]ProjectionView, error) {
 }
 
 type rebuildBody struct {
-	DryRun bool `json:"dryRun"`
+	DryRun bool `json:"dryRun,omitempty" doc:"build and compare, then drop the new generation"`
 }
 
 // rebuild: POST /v1/admin/projections/{name}/rebuild — starts a rebuild in the
@@ -273,24 +273,21 @@ func (a *API) rebuild(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", location)
 	if !started {
 		if job == nil {
-			problem.Write(w, problem.New(http.StatusServiceUnavailable, "unavailable", "Shutting down", "the server is shutting down"))
+			httpapi.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "unavailable", "Shutting down", "the server is shutting down"))
 			return
 		}
-		problem.Write(w, problem.New(http.StatusConflict, "rebuild-running", "Rebuild running",
+		httpapi.WriteProblem(w, r, problem.New(http.StatusConflict, "rebuild-running", "Rebuild running",
 			"a rebuild of "+name+" is already running; follow its progress at "+location).With("rebuild", job))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusAccepted)
-	_ = json.NewEncoder(w).Encode(job)
+	httpapi.WriteJSON(w, http.StatusAccepted, job)
 }
 
 // decodeOptional strictly decodes an optional small JSON body (empty is fine).
 func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
 	if err != nil {
-		return &requestError{http.StatusRequestEntityTooLarge, "too-large", "the request body is over 4096 bytes"}
+		return &httpapi.RequestError{Status: http.StatusRequestEntityTooLarge, Slug: "too-large", Detail: "the request body is over 4096 bytes"}
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
@@ -298,16 +295,13 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &requestError{http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json"}
+			return &httpapi.RequestError{Status: http.StatusUnsupportedMediaType, Slug: "unsupported-media-type", Detail: "send the body as application/json"}
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return badRequest("invalid body: %v", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if dec.More() {
-		return badRequest("the body holds more than one JSON value")
-	}
-	return nil
+	return httpapi.DecodeStrict(b, dst, true)
+}
+
+// ProjectionList is GET /v1/admin/projections.
+type ProjectionList struct {
+	Items []ProjectionView `json:"items"`
 }

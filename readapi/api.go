@@ -13,6 +13,13 @@
 //
 // The catalog (products, search) is public; everything else needs a bearer token. See
 // Operations for the roles of each route.
+//
+// Ports: each dependency is a small interface declared here (Reader, Search, EventStore,
+// PositionWaiter, ProjectionStatus, Rebuilder) in the read side's own types —
+// readmodel's, search's, projections' and eventstore's — which the application's pieces
+// satisfy as they are. The API mirrors none of them and needs no adapter; it maps their
+// error sentinels to problems itself (readProblem). The HTTP plumbing it shares with the
+// command API is package httpapi.
 package readapi
 
 import (
@@ -28,7 +35,7 @@ import (
 	"github.com/orderengine/orderengine/auth"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
-	"github.com/orderengine/orderengine/problem"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
 )
@@ -195,12 +202,7 @@ func (a *API) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	a.Register(r)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.NotFound("no route for "+r.Method+" "+r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
-	})
+	httpapi.Route(r)
 	return r
 }
 

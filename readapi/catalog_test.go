@@ -9,6 +9,7 @@ import (
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/readapi"
+	"github.com/orderengine/orderengine/search"
 )
 
 type productPage struct {
@@ -225,13 +226,13 @@ func TestSearch(t *testing.T) {
 	s.search.setPosition(42)
 	r := s.must(200, s.do("GET", "/v1/search?q=+tee+&brand=Acme&brand=Globex&category=tees&minPrice=100&maxPrice=5000&inStock=true&facets=brand,price&sort=-price&limit=2", ""))
 	q := s.search.last()
-	want := readapi.SearchQuery{Text: "tee", Brands: []string{"Acme", "Globex"}, Categories: []string{"tees"}, InStock: true,
+	want := search.Query{Text: "tee", Brands: []string{"Acme", "Globex"}, Categories: []string{"tees"}, InStock: true,
 		Facets: []string{"brand", "price"}, Sort: "-price", Limit: 2}
 	if q.Text != want.Text || !slices.Equal(q.Brands, want.Brands) || !slices.Equal(q.Categories, want.Categories) || q.InStock != want.InStock ||
 		!slices.Equal(q.Facets, want.Facets) || q.Sort != want.Sort || q.Limit != want.Limit || *q.MinPrice != 100 || *q.MaxPrice != 5000 {
 		t.Fatalf("query %+v", q)
 	}
-	var res readapi.SearchResult
+	var res search.Result
 	r.decode(t, &res)
 	if len(res.Items) != 2 || res.Total != 2 || res.Facets["brand"][0].Count != 2 || res.NextCursor != "page2" || res.Position != 42 {
 		t.Fatalf("result %+v", res)

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/problem"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
+	"github.com/orderengine/orderengine/search"
 )
 
 // Headers the read API speaks.
@@ -45,18 +47,7 @@ const (
 	MaxLimit     = 100
 )
 
-// requestError is a request-shape problem found before any read.
-type requestError struct {
-	status int
-	slug   string
-	detail string
-}
-
-func (e *requestError) Error() string { return e.detail }
-
-func badRequest(format string, args ...any) error {
-	return &requestError{http.StatusBadRequest, "validation", fmt.Sprintf(format, args...)}
-}
+var badRequest = httpapi.BadRequest
 
 // param is a documented query parameter; the same list is the route's allow-list and
 // its OpenAPI parameters, so the two cannot drift.
@@ -84,6 +75,8 @@ func parseQuery(r *http.Request, allowed []param) (*query, error) {
 	for name, vals := range v {
 		i := slices.IndexFunc(allowed, func(p param) bool { return p.name == name })
 		switch {
+		case i < 0 && len(allowed) == 0:
+			bad = append(bad, fmt.Sprintf("unknown query parameter %q (this route takes no query parameters)", name))
 		case i < 0:
 			names := make([]string, len(allowed))
 			for j, p := range allowed {
@@ -362,33 +355,28 @@ func nextLink(r *http.Request, key, value string) string {
 	return r.URL.Path + "?" + q.Encode()
 }
 
-// problemFor maps an error to its problem document; anything unknown is a logged 500.
-func (a *API) problemFor(r *http.Request, err error) problem.Details {
-	var re *requestError
+// readProblem maps the read side's errors to problem documents.
+func readProblem(err error) (problem.Details, bool) {
 	switch {
-	case errors.As(err, &re):
-		return problem.New(re.status, re.slug, http.StatusText(re.status), re.detail)
-	case errors.Is(err, readmodel.ErrBadCursor), errors.Is(err, ErrInvalidCursor):
-		return problem.New(http.StatusBadRequest, "invalid-cursor", "Invalid cursor", "the cursor is not one this list returned (or belongs to another sort order); start again without it")
-	case errors.Is(err, readmodel.ErrBadRequest), errors.Is(err, ErrInvalidQuery):
-		return problem.Validation(err.Error())
+	case errors.Is(err, readmodel.ErrBadCursor), errors.Is(err, search.ErrBadCursor), errors.Is(err, ErrInvalidCursor):
+		return problem.New(http.StatusBadRequest, "invalid-cursor", "Invalid cursor", "the cursor is not one this list returned (or belongs to another sort order); start again without it"), true
+	case errors.Is(err, readmodel.ErrBadRequest), errors.Is(err, search.ErrBadRequest), errors.Is(err, ErrInvalidQuery):
+		return problem.Validation(err.Error()), true
 	case errors.Is(err, readmodel.ErrNotFound), errors.Is(err, ErrNotFound), errors.Is(err, domain.ErrNotFound),
 		errors.Is(err, projections.ErrUnknownProjection):
-		return problem.NotFound(err.Error())
-	case errors.Is(err, ErrUnavailable):
-		return problem.New(http.StatusServiceUnavailable, "unavailable", "Not available", err.Error())
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		return problem.New(http.StatusServiceUnavailable, "canceled", "Request canceled", "the request was canceled")
-	default:
-		a.log.Error("read failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		return problem.Internal()
+		return problem.NotFound(err.Error()), true
+	case errors.Is(err, ErrUnavailable), errors.Is(err, search.ErrUnavailable):
+		return problem.New(http.StatusServiceUnavailable, "unavailable", "Not available", err.Error()), true
 	}
+	return problem.Details{}, false
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	d := a.problemFor(r, err)
-	d.Instance = r.URL.Path
-	problem.Write(w, d)
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		httpapi.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "canceled", "Request canceled", "the request was canceled"))
+		return
+	}
+	httpapi.Fail(w, r, a.log, err, readProblem)
 }
 
 // failAt answers an error that was read at a position (a 404 of a projection tells the

@@ -221,7 +221,7 @@ func (a *API) foldOrder(recs []eventstore.RecordedEvent, keep func(eventstore.Re
 		out.ItemCount += l.Quantity
 	}
 	out.PlacedAt, out.UpdatedAt = s.PlacedAt, s.UpdatedAt
-	out.Version, out.Position = int64(last.Version)+1, last.Position
+	out.Version, out.Position = int64(last.Version), last.Position
 	return &out, nil
 }
 

@@ -8,96 +8,36 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/search"
 )
 
-// Search is the product search index as the API uses it (the lead adapts search.Index).
-// Adapters wrap ErrInvalidQuery and ErrInvalidCursor for answers that are 400s.
+// Search is the product search index as the API uses it (search.Backend). Its errors
+// wrapping search.ErrBadRequest, ErrBadCursor and ErrUnavailable answer 400 and 503.
 type Search interface {
-	Search(ctx context.Context, q SearchQuery) (SearchResult, error)
-	Suggest(ctx context.Context, prefix string, limit int) ([]Suggestion, error)
+	Search(ctx context.Context, q search.Query) (search.Result, error)
+	Suggest(ctx context.Context, prefix string, limit int) ([]search.Suggestion, error)
 	// Position is the index's checkpoint: every event up to it is searchable.
 	Position(ctx context.Context) (uint64, error)
 }
 
+var _ Search = search.Index(nil)
+
 // Facet names.
 const (
-	FacetBrand    = "brand"
-	FacetCategory = "category"
-	FacetPrice    = "price"
+	FacetBrand    = search.FacetBrand
+	FacetCategory = search.FacetCategory
+	FacetPrice    = search.FacetPrice
 )
 
-// Search sorts.
-const (
-	SearchSortRelevance = "relevance"
-)
+// SearchSortRelevance is the default search order.
+const SearchSortRelevance = search.SortRelevance
 
 var searchSorts = []string{SearchSortRelevance, "price", "-price", "name", "-name", "created", "-created"}
 
-// SearchQuery is a full-text query with filters. Brands and Categories match any of
-// their values (OR); filters combine with AND.
-type SearchQuery struct {
-	Text       string
-	Brands     []string
-	Categories []string
-	// MinPrice and MaxPrice bound the lowest sellable price (minor units).
-	MinPrice, MaxPrice *int64
-	InStock            bool
-	// Facets to count over the whole result: FacetBrand, FacetCategory, FacetPrice.
-	Facets []string
-	// Sort is relevance (default; by name when Text is empty), price, -price, name,
-	// -name, created or -created.
-	Sort   string
-	Limit  int
-	Cursor string
-}
-
-// SearchHit is one product found.
-type SearchHit struct {
-	ID          string       `json:"id"`
-	SKU         string       `json:"sku"`
-	Name        string       `json:"name"`
-	Description string       `json:"description,omitempty"`
-	Brand       string       `json:"brand,omitempty"`
-	Category    string       `json:"category,omitempty"`
-	Images      []string     `json:"images,omitempty"`
-	MinPrice    domain.Money `json:"minPrice"`
-	MaxPrice    domain.Money `json:"maxPrice"`
-	InStock     bool         `json:"inStock"`
-	// Score is the relevance (higher is better; backend-specific scale).
-	Score float64 `json:"score"`
-}
-
-// FacetBucket is one value of a facet and how many results have it. Price buckets are
-// ranges [From, To) in minor units (nil: unbounded).
-type FacetBucket struct {
-	Value string `json:"value"`
-	Count int64  `json:"count"`
-	From  *int64 `json:"from,omitempty"`
-	To    *int64 `json:"to,omitempty"`
-}
-
-// SearchResult is one page of hits, the facet counts and the total.
-type SearchResult struct {
-	Items  []SearchHit              `json:"items"`
-	Total  int64                    `json:"total"`
-	Facets map[string][]FacetBucket `json:"facets,omitempty"`
-	// NextCursor fetches the next page; empty on the last.
-	NextCursor string `json:"nextCursor,omitempty"`
-	// Position of the index the result was read at.
-	Position uint64 `json:"position"`
-}
-
-// Suggestion is an autocomplete candidate.
-type Suggestion struct {
-	Text      string `json:"text"`
-	ProductID string `json:"productId,omitempty"`
-}
-
 // Suggestions is GET /v1/search/suggest.
 type Suggestions struct {
-	Items    []Suggestion `json:"items"`
-	Position uint64       `json:"position"`
+	Items    []search.Suggestion `json:"items"`
+	Position uint64              `json:"position"`
 }
 
 var allFacets = []string{FacetBrand, FacetCategory, FacetPrice}
@@ -127,7 +67,7 @@ func (a *API) searchProducts(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	sq := SearchQuery{
+	sq := search.Query{
 		Text:       strings.TrimSpace(q.str("q", 200)),
 		Brands:     q.strs("brand", 200),
 		Categories: q.strs("category", 200),
@@ -176,12 +116,12 @@ func (a *API) searchProducts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Items == nil {
-		res.Items = []SearchHit{}
+		res.Items = []search.Hit{}
 	}
 	a.write(w, r, reply{body: res, tag: struct {
-		I []SearchHit
+		I []search.Hit
 		T int64
-		F map[string][]FacetBucket
+		F map[string][]search.FacetCount
 		N string
 	}{res.Items, res.Total, res.Facets, res.NextCursor}, position: res.Position, min: atLeast, public: true,
 		link: nextLink(r, "cursor", res.NextCursor)})
@@ -224,7 +164,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if items == nil {
-		items = []Suggestion{}
+		items = []search.Suggestion{}
 	}
 	a.write(w, r, reply{body: Suggestions{Items: items, Position: pos}, tag: items, position: pos, min: atLeast, public: true})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
 	"github.com/orderengine/orderengine/readapi"
+	"github.com/orderengine/orderengine/search"
 )
 
 var secret = []byte(strings.Repeat("r", 32))
@@ -333,7 +334,7 @@ func (s *stack) must(want int, r resp) resp {
 // fakeSearch records queries and answers a fixed result at a settable position.
 type fakeSearch struct {
 	mu      sync.Mutex
-	queries []readapi.SearchQuery
+	queries []search.Query
 	pos     uint64
 	err     error
 }
@@ -344,20 +345,20 @@ func (f *fakeSearch) setPosition(p uint64) {
 	f.mu.Unlock()
 }
 
-func (f *fakeSearch) last() readapi.SearchQuery {
+func (f *fakeSearch) last() search.Query {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.queries[len(f.queries)-1]
 }
 
-func (f *fakeSearch) Search(_ context.Context, q readapi.SearchQuery) (readapi.SearchResult, error) {
+func (f *fakeSearch) Search(_ context.Context, q search.Query) (search.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries = append(f.queries, q)
 	if f.err != nil {
-		return readapi.SearchResult{}, f.err
+		return search.Result{}, f.err
 	}
-	res := readapi.SearchResult{Total: 2, Position: f.pos, Items: []readapi.SearchHit{
+	res := search.Result{Total: 2, Position: f.pos, Items: []search.Hit{
 		{ID: "p-tee", SKU: "TEE-1", Name: "Blue Tee", Brand: "Acme", MinPrice: eur(1999), MaxPrice: eur(1999), InStock: true, Score: 2.5},
 		{ID: "p-mug", SKU: "MUG-1", Name: "Coffee Mug", Brand: "Acme", MinPrice: eur(900), MaxPrice: eur(900), InStock: true, Score: 1},
 	}}
@@ -365,13 +366,13 @@ func (f *fakeSearch) Search(_ context.Context, q readapi.SearchQuery) (readapi.S
 		res.NextCursor = "page2"
 	}
 	if slices.Contains(q.Facets, readapi.FacetBrand) {
-		res.Facets = map[string][]readapi.FacetBucket{readapi.FacetBrand: {{Value: "Acme", Count: 2}}}
+		res.Facets = map[string][]search.FacetCount{readapi.FacetBrand: {{Value: "Acme", Count: 2}}}
 	}
 	return res, nil
 }
 
-func (f *fakeSearch) Suggest(_ context.Context, prefix string, limit int) ([]readapi.Suggestion, error) {
-	out := []readapi.Suggestion{{Text: prefix + "e", ProductID: "p-tee"}, {Text: prefix + "a"}}
+func (f *fakeSearch) Suggest(_ context.Context, prefix string, limit int) ([]search.Suggestion, error) {
+	out := []search.Suggestion{{Text: prefix + "e", ProductID: "p-tee"}, {Text: prefix + "a"}}
 	return out[:min(limit, len(out))], nil
 }
 

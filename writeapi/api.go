@@ -16,7 +16,7 @@ import (
 
 	"github.com/orderengine/orderengine/auth"
 	"github.com/orderengine/orderengine/commands"
-	"github.com/orderengine/orderengine/problem"
+	"github.com/orderengine/orderengine/httpapi"
 )
 
 // Config wires the API to the application.
@@ -39,7 +39,7 @@ type Config struct {
 	Now                     func() time.Time
 	// OpenAPIMerge adds other APIs' paths and schemas to the document served at
 	// /v1/openapi.json, for APIs registered on the same router.
-	OpenAPIMerge []func() (paths, schemas map[string]any)
+	OpenAPIMerge []func(*httpapi.Schemas) []httpapi.Op
 }
 
 // API is the command API's HTTP handler.
@@ -101,12 +101,7 @@ func (a *API) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	a.Register(r)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.NotFound("no route for "+r.Method+" "+r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
-	})
+	httpapi.Route(r)
 	return r
 }
 
@@ -180,9 +175,9 @@ func (a *API) meta(r *http.Request) (commands.Meta, error) {
 
 // decode reads and strictly decodes the body into dst.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) error {
-	body, err := readBody(w, r, a.maxBody)
+	body, err := httpapi.ReadBody(w, r, a.maxBody)
 	if err != nil {
 		return err
 	}
-	return decodeStrict(body, dst)
+	return httpapi.DecodeStrict(body, dst, false)
 }

@@ -100,7 +100,7 @@ func (a *API) updateVariant() http.HandlerFunc {
 }
 
 type archiveBody struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason,omitempty"`
 }
 
 func (a *API) archiveProduct() http.HandlerFunc {
@@ -117,7 +117,7 @@ type receiptBody struct {
 
 type inventoryResult = commands.Result[domain.Inventory]
 
-var stockCreated = reply[domain.Inventory]{status: http.StatusCreated, view: inventoryView}
+var stockCreated = reply[domain.Inventory]{status: http.StatusCreated, view: stockView}
 
 func (a *API) receiveStock() http.HandlerFunc {
 	return command(a, stockCreated, func(r *http.Request, b *receiptBody, m commands.Meta) (inventoryResult, error) {
@@ -138,20 +138,17 @@ func (a *API) adjustStock() http.HandlerFunc {
 }
 
 // inventoryView is the stock of a SKU as the API shows it.
-func inventoryView(s domain.Inventory) any {
+func stockView(s domain.Inventory) any {
 	t := s.Totals()
-	return map[string]any{
-		"sku": s.SKU, "onHand": t.OnHand, "reserved": t.Reserved, "available": t.Available(),
-		"warehouses": s.Warehouses,
-	}
+	return inventoryView{SKU: s.SKU, OnHand: t.OnHand, Reserved: t.Reserved, Available: t.Available(), Warehouses: s.Warehouses}
 }
 
 type promotionBody struct {
 	Code        string             `json:"code"`
 	Kind        domain.CouponKind  `json:"kind"`
 	PercentOff  domain.BasisPoints `json:"percentOff,omitempty"`
-	AmountOff   domain.Money       `json:"amountOff"`
-	MinSubtotal domain.Money       `json:"minSubtotal"`
+	AmountOff   domain.Money       `json:"amountOff,omitzero"`
+	MinSubtotal domain.Money       `json:"minSubtotal,omitzero"`
 	StartsAt    *time.Time         `json:"startsAt,omitempty"`
 	EndsAt      *time.Time         `json:"endsAt,omitempty"`
 	UsageLimit  int64              `json:"usageLimit,omitempty"`

@@ -1,13 +1,7 @@
 package writeapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +10,7 @@ import (
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/problem"
 )
 
@@ -25,65 +20,7 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
-// errBadRequest marks request-shape problems found before any command ran.
-type requestError struct {
-	status int
-	slug   string
-	detail string
-}
-
-func (e *requestError) Error() string { return e.detail }
-
-func badRequest(format string, args ...any) error {
-	return &requestError{http.StatusBadRequest, "validation", fmt.Sprintf(format, args...)}
-}
-
-// readBody reads a size-limited JSON request body.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, &requestError{http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json"}
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, &requestError{http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the request body is over the limit of %d bytes", max)}
-	}
-	if err != nil {
-		return nil, badRequest("reading the request body: %v", err)
-	}
-	return body, nil
-}
-
-// decodeStrict decodes one JSON object into dst, rejecting unknown fields (so a client
-// cannot send a price or a status) and trailing data.
-func decodeStrict(body []byte, dst any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return badRequest("the request body is empty; send a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return badRequest("malformed JSON at byte %d", syn.Offset)
-		case errors.As(err, &typ):
-			return badRequest("field %q must be %s", typ.Field, typ.Type)
-		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return badRequest("%s is not accepted", strings.TrimPrefix(err.Error(), "json: "))
-		default:
-			return badRequest("invalid JSON: %v", err)
-		}
-	}
-	if dec.More() {
-		return badRequest("the body holds more than one JSON value")
-	}
-	return nil
-}
+var badRequest = httpapi.BadRequest
 
 // ifMatch parses an If-Match header holding an aggregate version ETag ("3" or W/"3").
 func ifMatch(r *http.Request) (*uint64, error) {
@@ -109,65 +46,53 @@ func writeResult(w http.ResponseWriter, status int, version, position uint64, bo
 	writeJSON(w, status, body)
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
-}
+var writeJSON = httpapi.WriteJSON
 
-// problemFor maps an error to its problem document. Every domain sentinel has a stable
-// problem type; anything unknown is a 500 that is logged, not shown.
-func problemFor(err error, log *slog.Logger) problem.Details {
-	var re *requestError
+// commandProblem maps the command side's errors to problem documents: every domain
+// sentinel has a stable problem type.
+func commandProblem(err error) (problem.Details, bool) {
 	var ve *domain.ValidationError
 	var oos *domain.OutOfStockError
 	var wev *eventstore.WrongExpectedVersionError
 	switch {
-	case errors.As(err, &re):
-		return problem.New(re.status, re.slug, http.StatusText(re.status), re.detail)
 	case errors.As(err, &ve):
-		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", ve.Error()).With("errors", ve.Problems)
+		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", ve.Error()).With("errors", ve.Problems), true
 	case errors.Is(err, domain.ErrValidation):
-		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error())
+		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error()), true
 	case errors.Is(err, checkout.ErrGatewayRefused):
-		return problem.New(http.StatusUnprocessableEntity, "payment-refused", "Payment gateway refused", err.Error())
+		return problem.New(http.StatusUnprocessableEntity, "payment-refused", "Payment gateway refused", err.Error()), true
 	case errors.Is(err, commands.ErrForbidden):
-		return problem.Forbidden(err.Error())
+		return problem.Forbidden(err.Error()), true
 	case errors.Is(err, domain.ErrNotFound):
-		return problem.NotFound(err.Error())
+		return problem.NotFound(err.Error()), true
 	case errors.Is(err, domain.ErrAlreadyExists):
-		return problem.New(http.StatusConflict, "already-exists", "Already exists", err.Error())
+		return problem.New(http.StatusConflict, "already-exists", "Already exists", err.Error()), true
 	case errors.As(err, &oos):
-		return problem.New(http.StatusConflict, "out-of-stock", "Out of stock", err.Error()).With("sku", oos.SKU)
+		return problem.New(http.StatusConflict, "out-of-stock", "Out of stock", err.Error()).With("sku", oos.SKU), true
 	case errors.Is(err, domain.ErrOutOfStock):
-		return problem.New(http.StatusConflict, "out-of-stock", "Out of stock", err.Error())
+		return problem.New(http.StatusConflict, "out-of-stock", "Out of stock", err.Error()), true
 	case errors.Is(err, domain.ErrIllegalTransition):
-		return problem.New(http.StatusConflict, "illegal-transition", "Not allowed in the current state", err.Error())
+		return problem.New(http.StatusConflict, "illegal-transition", "Not allowed in the current state", err.Error()), true
 	case errors.Is(err, domain.ErrCouponExhausted):
-		return problem.New(http.StatusUnprocessableEntity, "coupon-exhausted", "Coupon used up", err.Error())
+		return problem.New(http.StatusUnprocessableEntity, "coupon-exhausted", "Coupon used up", err.Error()), true
 	case errors.Is(err, domain.ErrCouponNotApplicable):
-		return problem.New(http.StatusUnprocessableEntity, "coupon-not-applicable", "Coupon not applicable", err.Error())
+		return problem.New(http.StatusUnprocessableEntity, "coupon-not-applicable", "Coupon not applicable", err.Error()), true
 	case errors.Is(err, domain.ErrCurrencyMismatch):
-		return problem.New(http.StatusUnprocessableEntity, "currency-mismatch", "Currency mismatch", err.Error())
+		return problem.New(http.StatusUnprocessableEntity, "currency-mismatch", "Currency mismatch", err.Error()), true
 	case errors.Is(err, domain.ErrAmountOverflow):
-		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error())
+		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error()), true
 	case errors.Is(err, commands.ErrPreconditionFailed):
-		return problem.New(http.StatusPreconditionFailed, "precondition-failed", "Version mismatch", err.Error())
+		return problem.New(http.StatusPreconditionFailed, "precondition-failed", "Version mismatch", err.Error()), true
 	case errors.As(err, &wev), errors.Is(err, commands.ErrConflict):
-		return problem.New(http.StatusConflict, "version-conflict", "Concurrent change", err.Error())
+		return problem.New(http.StatusConflict, "version-conflict", "Concurrent change", err.Error()), true
 	case errors.Is(err, eventstore.ErrInvalidEvent):
-		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error())
-	default:
-		log.Error("command failed", "err", err)
-		return problem.Internal()
+		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error()), true
 	}
+	return problem.Details{}, false
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	d := problemFor(err, a.log.With("method", r.Method, "path", r.URL.Path))
-	d.Instance = r.URL.Path
-	problem.Write(w, d)
+	httpapi.Fail(w, r, a.log, err, commandProblem)
 }
 
 // noBody is the body type of commands that take none.

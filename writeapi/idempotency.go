@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/idempotency"
 	"github.com/orderengine/orderengine/problem"
 )
@@ -47,10 +48,10 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if err := idempotency.ValidateKey(key); err != nil {
-			problem.Write(w, problem.New(http.StatusBadRequest, "validation", "Invalid Idempotency-Key", err.Error()))
+			httpapi.WriteProblem(w, r, problem.New(http.StatusBadRequest, "validation", "Invalid Idempotency-Key", err.Error()))
 			return
 		}
-		body, err := readBody(w, r, a.maxBody)
+		body, err := httpapi.ReadBody(w, r, a.maxBody)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -59,11 +60,11 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 		out, err := a.idem.Begin(r.Context(), p.Subject, key, idempotency.HashRequest(r.Method, r.URL.RequestURI(), body))
 		switch {
 		case errors.Is(err, idempotency.ErrInFlight):
-			problem.Write(w, problem.New(http.StatusConflict, "idempotency-in-flight", "Request in progress",
+			httpapi.WriteProblem(w, r, problem.New(http.StatusConflict, "idempotency-in-flight", "Request in progress",
 				"a request with this Idempotency-Key is still being processed; retry later"))
 			return
 		case errors.Is(err, idempotency.ErrMismatch):
-			problem.Write(w, problem.New(http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency-Key reused",
+			httpapi.WriteProblem(w, r, problem.New(http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency-Key reused",
 				"this Idempotency-Key was used with a different request"))
 			return
 		case err != nil:
@@ -75,6 +76,11 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 				w.Header()[k] = vs
 			}
 			w.Header().Set("Idempotent-Replayed", "true")
+			// Every answer of this API is no-store; the store keeps only a few headers.
+			w.Header().Set("Cache-Control", "no-store")
+			if out.Replay.Status == http.StatusAccepted && w.Header().Get("Retry-After") == "" {
+				w.Header().Set("Retry-After", "1")
+			}
 			w.WriteHeader(out.Replay.Status)
 			w.Write(out.Replay.Body)
 			return

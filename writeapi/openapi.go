@@ -3,240 +3,216 @@ package writeapi
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
+
+	"github.com/orderengine/orderengine/checkout"
+	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/httpapi"
+	"github.com/orderengine/orderengine/payment"
 )
-
-// operation describes one route of the command API for the OpenAPI document.
-type operation struct {
-	method, path, summary string
-	roles                 []string // empty: no bearer token (webhook, document)
-	body                  string   // request schema name, "" for none
-	ok                    int      // success status
-	result                string   // response schema name
-	idempotent            bool     // accepts Idempotency-Key
-}
-
-// operations is the command API. TestOpenAPIMatchesRouter keeps it and the router equal.
-var operations = []operation{
-	{"GET", "/v1/openapi.json", "This document", nil, "", 200, "", false},
-	{"POST", "/v1/webhooks/payments", "Payment gateway webhook (HMAC-SHA256 signed)", nil, "PaymentWebhook", 200, "", false},
-
-	{"POST", "/v1/products", "Create a product", admin, "CreateProduct", 201, "Product", true},
-	{"PATCH", "/v1/products/{id}", "Update a product's details or base price", admin, "UpdateProduct", 200, "Product", false},
-	{"POST", "/v1/products/{id}/variants", "Add a variant", admin, "Variant", 201, "Product", true},
-	{"PATCH", "/v1/products/{id}/variants/{sku}", "Update a variant's attributes or price", admin, "UpdateVariant", 200, "Product", false},
-	{"POST", "/v1/products/{id}/archive", "Stop selling a product", admin, "Archive", 200, "Product", true},
-	{"POST", "/v1/inventory/{sku}/receipts", "Receive stock into a warehouse", admin, "Receipt", 201, "Inventory", true},
-	{"POST", "/v1/inventory/{sku}/adjustments", "Correct on-hand stock, with a reason", admin, "Adjustment", 201, "Inventory", true},
-	{"POST", "/v1/promotions", "Create a coupon", admin, "Promotion", 201, "PromotionState", true},
-	{"POST", "/v1/orders/{id}/shipments", "Ship an order (captures the payment)", admin, "Shipment", 200, "Order", true},
-	{"POST", "/v1/orders/{id}/deliveries", "Mark an order delivered", admin, "", 200, "Order", true},
-	{"POST", "/v1/orders/{id}/refunds", "Refund an order, partly or fully", admin, "Refund", 200, "Order", true},
-
-	{"POST", "/v1/carts", "Open a cart", customer, "CreateCart", 201, "Cart", true},
-	{"GET", "/v1/carts/{id}", "Read a cart", customer, "", 200, "Cart", false},
-	{"POST", "/v1/carts/{id}/items", "Add an item (price from the catalog)", customer, "AddItem", 200, "Cart", true},
-	{"PATCH", "/v1/carts/{id}/items/{sku}", "Change an item's quantity (0 removes it)", customer, "Quantity", 200, "Cart", false},
-	{"DELETE", "/v1/carts/{id}/items/{sku}", "Remove an item", customer, "", 200, "Cart", false},
-	{"POST", "/v1/carts/{id}/coupons", "Apply a coupon", customer, "Coupon", 200, "Cart", true},
-	{"DELETE", "/v1/carts/{id}/coupons/{code}", "Remove a coupon", customer, "", 200, "Cart", false},
-	{"PUT", "/v1/carts/{id}/shipping-address", "Set the shipping address", customer, "Address", 200, "Cart", false},
-	{"POST", "/v1/orders", "Place an order from a cart and run the checkout", customer, "PlaceOrder", 201, "Order", true},
-	{"GET", "/v1/orders/{id}/checkout", "The checkout's progress", customer, "", 200, "CheckoutStatus", false},
-	{"POST", "/v1/orders/{id}/cancel", "Cancel an order", customer, "Cancel", 200, "Order", true},
-}
 
 var (
 	admin    = []string{"admin"}
 	customer = []string{"customer", "admin"}
+	str      = map[string]any{"type": "string"}
 )
 
-// schemas are the request bodies (strict: unknown fields are rejected) and the responses.
-var schemas = map[string]any{
-	"Problem": obj(props{"type": str, "title": str, "status": integer, "detail": str, "instance": str}, "type", "title", "status"),
-	"Money":   obj(props{"amount": integer, "currency": strPattern("^[A-Z]{3}$")}, "amount", "currency"),
-	"Address": strict(props{"name": str, "line1": str, "line2": str, "city": str, "region": str, "postalCode": str, "country": strPattern("^[A-Z]{2}$"), "phone": str}, "name", "line1", "city", "postalCode", "country"),
-	"Variant": strict(props{"sku": str, "attributes": strMap, "price": ref("Money")}, "sku", "price"),
-	"CreateProduct": strict(props{"id": str, "sku": str, "name": str, "description": str, "category": str, "brand": str,
-		"images": arr(str), "metadata": strMap, "price": ref("Money"), "variants": arr(ref("Variant"))}, "sku", "name", "price"),
-	"UpdateProduct": strict(props{"name": str, "description": str, "category": str, "brand": str, "images": arr(str), "metadata": strMap, "price": ref("Money")}),
-	"UpdateVariant": strict(props{"attributes": strMap, "price": ref("Money")}),
-	"Archive":       strict(props{"reason": str}),
-	"Receipt":       strict(props{"warehouse": str, "quantity": integer, "reference": str}, "warehouse", "quantity"),
-	"Adjustment":    strict(props{"warehouse": str, "delta": integer, "reason": str}, "warehouse", "delta", "reason"),
-	"Promotion": strict(props{"code": str, "kind": enum("percent", "fixed"), "percentOff": integer, "amountOff": ref("Money"),
-		"minSubtotal": ref("Money"), "startsAt": dateTime, "endsAt": dateTime, "usageLimit": integer}, "code", "kind"),
-	"CreateCart": strict(props{"id": str, "currency": str, "customerId": str}, "currency"),
-	"AddItem":    strict(props{"sku": str, "quantity": integer}, "sku", "quantity"),
-	"Quantity":   strict(props{"quantity": integer}, "quantity"),
-	"Coupon":     strict(props{"code": str}, "code"),
-	"PlaceOrder": strict(props{"cartId": str, "shippingAddress": ref("Address"), "billingAddress": ref("Address"),
-		"payment": strict(props{"token": str}, "token")}, "cartId", "payment"),
-	"Cancel":         strict(props{"reason": str}),
-	"Shipment":       strict(props{"carrier": str, "trackingNumber": str}, "carrier", "trackingNumber"),
-	"Refund":         strict(props{"amount": ref("Money"), "reason": str}, "amount"),
-	"PaymentWebhook": obj(props{"id": str, "type": str}, "id", "type"),
-	"Product":        obj(nil),
-	"Inventory":      obj(props{"sku": str, "onHand": integer, "reserved": integer, "available": integer}),
-	"PromotionState": obj(nil),
-	"Cart":           obj(nil),
-	"Order":          obj(nil),
-	"CheckoutStatus": obj(nil),
+// Headers of a command's answer.
+var resultHeaders = map[string]httpapi.Header{
+	"ETag": {Description: "the aggregate's version: its 0-based stream version, quoted (\"0\" after its first event); send it in If-Match",
+		Schema: str},
+	HeaderPosition:  {Description: "global position committed; pass it as minPosition to reads", Schema: map[string]any{"type": "string", "pattern": "^[0-9]+$"}},
+	"Cache-Control": {Description: "no-store", Schema: str},
 }
 
-type props map[string]any
+func ok(status int, desc string, body any) map[int]httpapi.Response {
+	return map[int]httpapi.Response{status: {Description: desc, Body: body, Headers: resultHeaders}}
+}
+
+func created(desc string, body any) map[int]httpapi.Response {
+	r := ok(http.StatusCreated, desc, body)
+	h := map[string]httpapi.Header{"Location": {Description: "the new resource", Schema: str}}
+	for k, v := range resultHeaders {
+		h[k] = v
+	}
+	r[http.StatusCreated] = httpapi.Response{Description: desc, Body: body, Headers: h}
+	return r
+}
 
 var (
-	str      = map[string]any{"type": "string"}
-	integer  = map[string]any{"type": "integer", "format": "int64"}
-	dateTime = map[string]any{"type": "string", "format": "date-time"}
-	strMap   = map[string]any{"type": "object", "additionalProperties": str}
+	pIdem = httpapi.Param{Name: HeaderIdempotencyKey, In: "header", Schema: map[string]any{"type": "string", "maxLength": 255},
+		Description: "the first result is stored 24 h and replayed (Idempotent-Replayed: true); the same key with a different request → 422; while the first runs → 409"}
+	pIfMatch = httpapi.Param{Name: "If-Match", In: "header", Schema: str,
+		Description: "the ETag (0-based stream version) the aggregate must be at; 412 when it is not"}
+	pWait = httpapi.Param{Name: "wait", In: "query", Schema: map[string]any{"type": "string", "pattern": "^[0-9.]+(ns|us|µs|ms|s|m|h)$"},
+		Description: "how long to wait for the checkout to finish (Go duration, default 5s, at most 30s)"}
+	pSignature = httpapi.Param{Name: payment.SignatureHeader, In: "header", Required: true, Schema: map[string]any{"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"},
+		Description: "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\" with the webhook secret>; older than the tolerance (5 min) → 400"}
 )
 
-func strPattern(p string) map[string]any { return map[string]any{"type": "string", "pattern": p} }
-func arr(items any) map[string]any       { return map[string]any{"type": "array", "items": items} }
-func ref(name string) map[string]any     { return map[string]any{"$ref": "#/components/schemas/" + name} }
-func enum(vals ...string) map[string]any { return map[string]any{"type": "string", "enum": vals} }
+// Error sets.
+var (
+	errsCreate = []int{400, 409, 413, 415, 422}
+	errsUpdate = []int{400, 404, 409, 412, 413, 415, 422}
+	errsCart   = []int{400, 404, 409, 412, 413, 415, 422, 429}
+)
 
-func obj(p props, required ...string) map[string]any {
-	o := map[string]any{"type": "object"}
-	if p != nil {
-		o["properties"] = p
-	}
-	if len(required) > 0 {
-		o["required"] = required
-	}
-	return o
+// inventoryView is the stock of a SKU as the command API answers it.
+type inventoryView struct {
+	SKU        string                       `json:"sku"`
+	OnHand     int64                        `json:"onHand"`
+	Reserved   int64                        `json:"reserved"`
+	Available  int64                        `json:"available"`
+	Warehouses map[string]domain.StockLevel `json:"warehouses,omitempty"`
 }
 
-func strict(p props, required ...string) map[string]any {
-	o := obj(p, required...)
-	o["additionalProperties"] = false
-	return o
+// placedOrder is POST /v1/orders's answer: the order and its checkout's progress.
+type placedOrder struct {
+	Checkout checkout.Status `json:"checkout"`
+	Order    domain.Order    `json:"order"`
 }
 
-// OpenAPI returns the command API's OpenAPI 3.1 document.
-func OpenAPI() map[string]any {
-	paths := map[string]any{}
-	problemResp := map[string]any{"description": "problem", "content": map[string]any{"application/problem+json": map[string]any{"schema": ref("Problem")}}}
-	for _, op := range operations {
-		item, _ := paths[op.path].(map[string]any)
-		if item == nil {
-			item = map[string]any{}
-			paths[op.path] = item
-		}
-		o := map[string]any{"summary": op.summary, "operationId": operationID(op)}
-		var params []any
-		for _, seg := range strings.Split(op.path, "/") {
-			if strings.HasPrefix(seg, "{") {
-				params = append(params, map[string]any{"name": strings.Trim(seg, "{}"), "in": "path", "required": true, "schema": str})
-			}
-		}
-		if op.idempotent {
-			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string", "maxLength": 255},
-				"description": "the first result is stored 24 h and replayed; a different body with the same key → 422; while the first runs → 409"})
-		}
-		if op.method == "PATCH" || op.method == "PUT" || op.method == "DELETE" || op.idempotent {
-			if len(op.roles) > 0 && op.path != "/v1/products" && op.path != "/v1/carts" && op.path != "/v1/promotions" && op.path != "/v1/orders" {
-				params = append(params, map[string]any{"name": "If-Match", "in": "header", "schema": str, "description": "aggregate version (ETag); 412 on mismatch"})
-			}
-		}
-		if op.path == "/v1/orders" {
-			params = append(params, map[string]any{"name": "wait", "in": "query", "schema": str, "description": "how long to wait for the checkout (Go duration, default 5s, at most 30s)"})
-		}
-		if op.path == "/v1/webhooks/payments" {
-			params = append(params, map[string]any{"name": "Orderengine-Signature", "in": "header", "required": true, "schema": str, "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\">"})
-		}
-		if len(params) > 0 {
-			o["parameters"] = params
-		}
-		if op.body != "" {
-			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(op.body)}}}
-		}
-		resp := map[string]any{"description": "success"}
-		if op.result != "" {
-			resp["content"] = map[string]any{"application/json": map[string]any{"schema": ref(op.result)}}
-			resp["headers"] = map[string]any{
-				"ETag":                 map[string]any{"schema": str, "description": "aggregate version"},
-				"Orderengine-Position": map[string]any{"schema": str, "description": "global position committed; pass as minPosition to reads"},
-			}
-		}
-		responses := map[string]any{itoa(op.ok): resp, "default": problemResp}
-		if op.path == "/v1/orders" && op.method == "POST" {
-			responses["202"] = map[string]any{"description": "checkout still running; poll Location"}
-		}
-		o["responses"] = responses
-		if len(op.roles) > 0 {
-			o["security"] = []any{map[string]any{"bearer": []any{}}}
-			o["x-roles"] = op.roles
-		}
-		item[strings.ToLower(op.method)] = o
+// OpenAPIOps describes the command API's routes, naming their types in s.
+// TestOpenAPIMatchesRouter keeps them and the router equal.
+func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
+	s.Name(createProductBody{}, "CreateProduct").Name(updateProductBody{}, "UpdateProduct").Name(variantBody{}, "NewVariant").
+		Name(updateVariantBody{}, "UpdateVariant").Name(archiveBody{}, "ArchiveProduct").Name(receiptBody{}, "StockReceipt").
+		Name(adjustmentBody{}, "StockAdjustment").Name(promotionBody{}, "CreatePromotion").Name(createCartBody{}, "CreateCart").
+		Name(addItemBody{}, "AddItem").Name(quantityBody{}, "ChangeQuantity").Name(couponBody{}, "ApplyCoupon").
+		Name(placeOrderBody{}, "PlaceOrder").Name(reasonBody{}, "CancelOrder").Name(shipmentBody{}, "ShipOrder").
+		Name(refundBody{}, "RefundOrder").Name(inventoryView{}, "Inventory").Name(domain.Promotion{}, "PromotionState").
+		Name(checkout.Status{}, "CheckoutStatus").Name(placedOrder{}, "PlacedOrder").Name(struct {
+		Token string `json:"token"`
+	}{}, "PaymentToken")
+	webhook := map[string]any{"type": "object", "required": []any{"id", "type"},
+		"description": "the gateway's event (its own format; verified by the signature, then matched to the payment by id)",
+		"properties":  map[string]any{"id": str, "type": str}}
+	s.Define("PaymentWebhook", webhook)
+	cat, stock, promo, carts, orders, fulfil := "Catalog", "Stock", "Promotions", "Carts", "Orders", "Fulfilment"
+	idem := []httpapi.Param{pIdem}
+	idemMatch := []httpapi.Param{pIdem, pIfMatch}
+	match := []httpapi.Param{pIfMatch}
+	placed := map[string]httpapi.Header{
+		"Location": {Description: "/v1/orders/{id} (201) or /v1/orders/{id}/checkout to poll (202)", Schema: str},
 	}
-	return map[string]any{
-		"openapi": "3.1.0",
-		"info": map[string]any{"title": "orderengine command API", "version": "1",
-			"description": "Commands for carts, checkout, catalog, stock, promotions and fulfilment. Errors are RFC 9457 problem documents; unknown JSON fields are rejected."},
-		"paths": paths,
-		"components": map[string]any{
-			"schemas":         schemas,
-			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-		},
+	for k, v := range resultHeaders {
+		placed[k] = v
+	}
+	accepted := map[string]httpapi.Header{"Retry-After": {Description: "seconds before polling Location", Schema: map[string]any{"type": "integer"}}}
+	for k, v := range placed {
+		accepted[k] = v
+	}
+	return []httpapi.Op{
+		{Method: "GET", Path: "/v1/openapi.json", Tag: "Meta", Summary: "This document",
+			Description: "The OpenAPI 3.1 document of the command and read APIs.",
+			Responses:   map[int]httpapi.Response{200: {Description: "the document", Content: map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}}},
+		{Method: "POST", Path: "/v1/webhooks/payments", Tag: "Payments", Summary: "Payment gateway webhook",
+			Description: "Gateway notifications (authorised, captured, failed…). No bearer token: the HMAC-SHA256 signature in " + payment.SignatureHeader + " is the authentication; a bad or stale signature is a 400 webhook-rejected and changes nothing. A redelivered event answers duplicate: true.",
+			Security:    []any{map[string]any{"paymentSignature": []any{}}},
+			Params:      []httpapi.Param{pSignature}, Body: map[string]any{"$ref": "#/components/schemas/PaymentWebhook"},
+			Responses: ok(200, "applied (or a duplicate)", checkout.WebhookResult{}), Errors: []int{400, 413, 503}},
+
+		{Method: "POST", Path: "/v1/products", Tag: cat, Summary: "Create a product", Roles: admin, Params: idem, Body: createProductBody{},
+			Responses: created("the product", domain.Product{}), Errors: errsCreate},
+		{Method: "PATCH", Path: "/v1/products/{id}", Tag: cat, Summary: "Update a product's details or base price", Roles: admin, Params: match,
+			Body: updateProductBody{}, Responses: ok(200, "the product", domain.Product{}), Errors: errsUpdate},
+		{Method: "POST", Path: "/v1/products/{id}/variants", Tag: cat, Summary: "Add a variant", Roles: admin, Params: idemMatch,
+			Body: variantBody{}, Responses: ok(201, "the product", domain.Product{}), Errors: errsUpdate},
+		{Method: "PATCH", Path: "/v1/products/{id}/variants/{sku}", Tag: cat, Summary: "Update a variant's attributes or price", Roles: admin,
+			Params: match, Body: updateVariantBody{}, Responses: ok(200, "the product", domain.Product{}), Errors: errsUpdate},
+		{Method: "POST", Path: "/v1/products/{id}/archive", Tag: cat, Summary: "Stop selling a product", Roles: admin, Params: idemMatch,
+			Body: archiveBody{}, Responses: ok(200, "the product", domain.Product{}), Errors: errsUpdate},
+		{Method: "POST", Path: "/v1/inventory/{sku}/receipts", Tag: stock, Summary: "Receive stock into a warehouse", Roles: admin,
+			Params: idemMatch, Body: receiptBody{}, Responses: ok(201, "the SKU's stock", inventoryView{}), Errors: errsUpdate},
+		{Method: "POST", Path: "/v1/inventory/{sku}/adjustments", Tag: stock, Summary: "Correct on-hand stock, with a reason", Roles: admin,
+			Params: idemMatch, Body: adjustmentBody{}, Responses: ok(201, "the SKU's stock", inventoryView{}), Errors: errsUpdate},
+		{Method: "POST", Path: "/v1/promotions", Tag: promo, Summary: "Create a coupon", Roles: admin, Params: idem, Body: promotionBody{},
+			Responses: created("the promotion", domain.Promotion{}), Errors: errsCreate},
+		{Method: "POST", Path: "/v1/orders/{id}/shipments", Tag: fulfil, Summary: "Ship an order (captures the payment)", Roles: admin,
+			Params: idemMatch, Body: shipmentBody{}, Responses: ok(200, "the order", domain.Order{}), Errors: append(errsUpdate, 503)},
+		{Method: "POST", Path: "/v1/orders/{id}/deliveries", Tag: fulfil, Summary: "Mark an order delivered", Roles: admin, Params: idemMatch,
+			Responses: ok(200, "the order", domain.Order{}), Errors: []int{400, 404, 409, 412, 503}},
+		{Method: "POST", Path: "/v1/orders/{id}/refunds", Tag: fulfil, Summary: "Refund an order, partly or fully", Roles: admin,
+			Params: idemMatch, Body: refundBody{}, Responses: ok(200, "the order", domain.Order{}), Errors: append(errsUpdate, 503)},
+
+		{Method: "POST", Path: "/v1/carts", Tag: carts, Summary: "Open a cart", Roles: customer, Params: idem, Body: createCartBody{},
+			Description: "A customer's cart is theirs (customerId may only name an admin's customer).",
+			Responses:   created("the cart", domain.Cart{}), Errors: append(errsCreate, 429)},
+		{Method: "GET", Path: "/v1/carts/{id}", Tag: carts, Summary: "Read a cart", Roles: customer,
+			Responses: ok(200, "the cart", domain.Cart{}), Errors: []int{404}},
+		{Method: "POST", Path: "/v1/carts/{id}/items", Tag: carts, Summary: "Add an item (price from the catalog)", Roles: customer,
+			Params: idemMatch, Body: addItemBody{}, Responses: ok(200, "the cart", domain.Cart{}), Errors: errsCart},
+		{Method: "PATCH", Path: "/v1/carts/{id}/items/{sku}", Tag: carts, Summary: "Change an item's quantity (0 removes it)", Roles: customer,
+			Params: match, Body: quantityBody{}, Responses: ok(200, "the cart", domain.Cart{}), Errors: errsCart},
+		{Method: "DELETE", Path: "/v1/carts/{id}/items/{sku}", Tag: carts, Summary: "Remove an item", Roles: customer, Params: match,
+			Responses: ok(200, "the cart", domain.Cart{}), Errors: []int{400, 404, 409, 412, 429}},
+		{Method: "POST", Path: "/v1/carts/{id}/coupons", Tag: carts, Summary: "Apply a coupon", Roles: customer, Params: idemMatch,
+			Body: couponBody{}, Responses: ok(200, "the cart", domain.Cart{}), Errors: errsCart},
+		{Method: "DELETE", Path: "/v1/carts/{id}/coupons/{code}", Tag: carts, Summary: "Remove a coupon", Roles: customer, Params: match,
+			Responses: ok(200, "the cart", domain.Cart{}), Errors: []int{400, 404, 409, 412, 429}},
+		{Method: "PUT", Path: "/v1/carts/{id}/shipping-address", Tag: carts, Summary: "Set the shipping address", Roles: customer,
+			Params: match, Body: domain.Address{}, Responses: ok(200, "the cart", domain.Cart{}), Errors: errsCart},
+		{Method: "POST", Path: "/v1/orders", Tag: orders, Summary: "Place an order from a cart and run the checkout", Roles: customer,
+			Description: "Places the order and waits (up to wait) for the checkout: 201 with the confirmed or cancelled order, or 202 while it still runs (poll Location). ETag and Orderengine-Position are the order's.",
+			Params:      []httpapi.Param{pIdem, pWait}, Body: placeOrderBody{},
+			Responses: map[int]httpapi.Response{
+				201: {Description: "the checkout finished (outcome confirmed or cancelled)", Body: placedOrder{}, Headers: placed},
+				202: {Description: "the checkout is still running; poll Location", Body: placedOrder{}, Headers: accepted},
+			},
+			Errors: []int{400, 404, 409, 413, 415, 422, 429, 503}},
+		{Method: "GET", Path: "/v1/orders/{id}/checkout", Tag: orders, Summary: "The checkout's progress", Roles: customer,
+			Responses: map[int]httpapi.Response{200: {Description: "the checkout", Body: checkout.Status{},
+				Headers: map[string]httpapi.Header{"Cache-Control": {Description: "no-store", Schema: str}}}},
+			Errors: []int{404, 503}},
+		{Method: "POST", Path: "/v1/orders/{id}/cancel", Tag: orders, Summary: "Cancel an order", Roles: customer, Params: idemMatch,
+			Body: reasonBody{}, BodyOptional: true, Responses: ok(200, "the order", domain.Order{}), Errors: append(errsUpdate, 503)},
 	}
 }
 
-func operationID(op operation) string {
-	var b strings.Builder
-	b.WriteString(strings.ToLower(op.method))
-	for _, seg := range strings.Split(op.path, "/")[2:] {
-		seg = strings.Trim(seg, "{}")
-		seg = strings.ReplaceAll(seg, "-", "")
-		seg = strings.ReplaceAll(seg, ".", "")
-		if seg != "" {
-			b.WriteString(strings.ToUpper(seg[:1]) + seg[1:])
-		}
+// Tags of the merged document.
+var tags = []any{
+	map[string]any{"name": "Carts", "description": "Customers build carts; prices come from the catalog."},
+	map[string]any{"name": "Orders", "description": "Placing orders (the checkout: reserve stock, authorise payment), cancelling, and the order history."},
+	map[string]any{"name": "Fulfilment", "description": "Shipping, delivery and refunds (admins)."},
+	map[string]any{"name": "Catalog", "description": "Products and variants: public reads, admin writes."},
+	map[string]any{"name": "Stock", "description": "Stock per SKU and warehouse."},
+	map[string]any{"name": "Promotions", "description": "Coupons."},
+	map[string]any{"name": "Search", "description": "Full-text product search and autocomplete (public)."},
+	map[string]any{"name": "Payments", "description": "The payment gateway's webhook."},
+	map[string]any{"name": "Admin", "description": "Projections, rebuilds and the event log export."},
+	map[string]any{"name": "Meta", "description": "This document."},
+}
+
+// Document is the OpenAPI document of the command API and of the other APIs' ops (see
+// Config.OpenAPIMerge).
+func Document(extra ...func(*httpapi.Schemas) []httpapi.Op) map[string]any {
+	s := httpapi.NewSchemas()
+	ops := OpenAPIOps(s)
+	for _, f := range extra {
+		ops = append(ops, f(s)...)
 	}
-	return b.String()
+	info := map[string]any{
+		"title":   "orderengine API",
+		"version": "1",
+		"description": "The command API (carts, checkout, catalog, stock, promotions, fulfilment) and the read API (catalog, search, orders, history, projections). " +
+			"Errors are RFC 9457 problem documents (application/problem+json). Request bodies are strict: an unknown field is a 400, a missing required field a 422. " +
+			"Writes answer the aggregate's 0-based stream version as ETag and the committed global position in Orderengine-Position; reads take that position as minPosition.",
+		"contact": map[string]any{"name": "orderengine maintainers", "url": "https://github.com/orderengine/orderengine"},
+		"license": map[string]any{"name": "Apache-2.0", "identifier": "Apache-2.0"},
+	}
+	servers := []any{map[string]any{"url": "http://localhost:8080", "description": "a local `orderengine serve` (make run)"}}
+	schemes := map[string]any{"paymentSignature": map[string]any{"type": "apiKey", "in": "header", "name": payment.SignatureHeader,
+		"description": "HMAC-SHA256 signature of the webhook body: t=<unix seconds>,v1=<hex HMAC of \"t.body\">"}}
+	return httpapi.Document(info, servers, tags, httpapi.Paths(ops, s), s, schemes)
 }
 
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
-}
-
-// mergedOpenAPI is the served document: this API's, plus the paths and schemas of the
-// other APIs sharing the router (Config.OpenAPIMerge), so /v1/openapi.json describes them all.
-func mergedOpenAPI(extra []func() (paths, schemas map[string]any)) func() []byte {
+// mergedOpenAPI is the served document, built once.
+func mergedOpenAPI(extra []func(*httpapi.Schemas) []httpapi.Op) func() []byte {
 	return sync.OnceValue(func() []byte {
-		doc := OpenAPI()
-		paths := doc["paths"].(map[string]any)
-		comps := doc["components"].(map[string]any)
-		sch := comps["schemas"].(map[string]any)
-		merged := make(map[string]any, len(sch))
-		for k, v := range sch {
-			merged[k] = v
+		b, err := json.MarshalIndent(Document(extra...), "", "  ")
+		if err != nil {
+			panic(err) // maps of strings and numbers: cannot fail
 		}
-		for _, f := range extra {
-			p, s := f()
-			for k, v := range p {
-				if cur, ok := paths[k].(map[string]any); ok {
-					for m, op := range v.(map[string]any) {
-						cur[m] = op
-					}
-					continue
-				}
-				paths[k] = v
-			}
-			for k, v := range s {
-				merged[k] = v
-			}
-		}
-		comps["schemas"] = merged
-		if len(extra) > 0 {
-			doc["info"] = map[string]any{"title": "orderengine API", "version": "1",
-				"description": "The command API (carts, checkout, catalog, stock, promotions, fulfilment) and the read API (catalog, search, orders, history, projections). Errors are RFC 9457 problem documents."}
-		}
-		b, _ := json.MarshalIndent(doc, "", "  ")
 		return b
 	})
 }
@@ -255,9 +231,10 @@ type Operation struct {
 
 // Operations lists the documented routes.
 func Operations() []Operation {
-	out := make([]Operation, len(operations))
-	for i, op := range operations {
-		out[i] = Operation{Method: op.method, Path: op.path, Roles: op.roles}
+	ops := OpenAPIOps(httpapi.NewSchemas())
+	out := make([]Operation, len(ops))
+	for i, op := range ops {
+		out[i] = Operation{Method: op.Method, Path: op.Path, Roles: op.Roles}
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/payment"
 	"github.com/orderengine/orderengine/problem"
 )
@@ -37,7 +38,7 @@ type Checkout interface {
 
 func (a *API) checkoutReady(w http.ResponseWriter, r *http.Request) bool {
 	if a.co == nil {
-		problem.Write(w, problem.New(http.StatusServiceUnavailable, "checkout-unavailable", "Checkout unavailable", "this server runs no checkout"))
+		httpapi.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "checkout-unavailable", "Checkout unavailable", "this server runs no checkout"))
 		return false
 	}
 	return true
@@ -96,7 +97,7 @@ func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
 	if !st.Terminal {
 		w.Header().Set("Location", "/v1/orders/"+id+"/checkout")
 		w.Header().Set("Retry-After", "1")
-		writeResult(w, http.StatusAccepted, res.Version, res.Position, map[string]any{"order": res.State, "checkout": st})
+		writeResult(w, http.StatusAccepted, res.Version, res.Position, placedOrder{Order: res.State, Checkout: st})
 		return
 	}
 	a.writeOrder(w, r, id, meta, http.StatusCreated, &st)
@@ -113,7 +114,7 @@ func (a *API) writeOrder(w http.ResponseWriter, r *http.Request, id string, meta
 	w.Header().Set("Location", "/v1/orders/"+id)
 	body := any(l.State)
 	if st != nil {
-		body = map[string]any{"order": l.State, "checkout": st}
+		body = placedOrder{Order: l.State, Checkout: *st}
 	}
 	writeResult(w, status, l.Version, l.Position, body)
 }
@@ -233,7 +234,7 @@ func (a *API) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 	res, err := a.co.HandleWebhook(r.Context(), r.Header, body)
 	if err != nil {
 		if errors.Is(err, payment.ErrInvalidWebhook) {
-			problem.Write(w, problem.New(http.StatusBadRequest, "webhook-rejected", "Webhook rejected", err.Error()))
+			httpapi.WriteProblem(w, r, problem.New(http.StatusBadRequest, "webhook-rejected", "Webhook rejected", err.Error()))
 			return
 		}
 		a.fail(w, r, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/idempotency"
 	"github.com/orderengine/orderengine/payment"
 	"github.com/orderengine/orderengine/problem"
@@ -158,7 +159,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	a.checkout = co
 	a.read, err = readapi.New(readapi.Config{
 		Reader:    readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(f.lowStock)}),
-		Positions: a.rmdb, Verifier: ver, Events: a.store, Search: searchAdapter{a.search},
+		Positions: a.rmdb, Verifier: ver, Events: a.store, Search: a.search,
 		Status: readapi.StatusFunc(func(context.Context) ([]projections.Status, error) {
 			return a.projectionStatus(), nil
 		}),
@@ -171,7 +172,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	api, err := writeapi.New(writeapi.Config{
 		Service: svc, Verifier: ver, Checkout: co, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
 		Idempotency:  idempotency.New(a.store, idempotency.Options{}),
-		OpenAPIMerge: []func() (map[string]any, map[string]any){func() (map[string]any, map[string]any) { return readapi.OpenAPIPaths(), readapi.OpenAPISchemas() }},
+		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps},
 	})
 	if err != nil {
 		return nil, err
@@ -257,7 +258,7 @@ func newRouter(store eventstore.Store, log *slog.Logger, m *metrics, apis ...fun
 	r.Use(middleware.RequestID, middleware.Recoverer, m.middleware)
 	r.Method(http.MethodGet, "/metrics", m.handler())
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -268,17 +269,12 @@ func newRouter(store eventstore.Store, log *slog.Logger, m *metrics, apis ...fun
 			problem.Write(w, problem.New(http.StatusServiceUnavailable, "not-ready", "Not ready", "event store unreachable: "+err.Error()))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "eventsHead": head})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "eventsHead": head})
 	})
 	for _, register := range apis {
 		register(r)
 	}
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.NotFound("no route for "+r.Method+" "+r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
-	})
+	httpapi.Route(r)
 	return r
 }
 

@@ -80,8 +80,8 @@ type Product struct {
 	InStock   bool      `json:"inStock"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
-	// Version counts the product's events; Position is the last event that changed the
-	// row (an ETag candidate).
+	// Version is the product stream's 0-based version (the command API's ETag);
+	// Position is the last event that changed the row.
 	Version  int64  `json:"version"`
 	Position uint64 `json:"position"`
 }
@@ -264,6 +264,7 @@ func scanProducts(rows *sql.Rows) ([]Product, []string, error) {
 			&currency, &base, &lo, &hi, &p.Status, &p.Available, &p.InStock, &created, &updated, &p.Version, &pos, &nameKey); err != nil {
 			return nil, nil, err
 		}
+		p.Version-- // the table counts events; the API speaks 0-based stream versions
 		if err := unmarshalOpt(images, &p.Images); err != nil {
 			return nil, nil, err
 		}
@@ -352,8 +353,8 @@ type Order struct {
 	Lines             []domain.Line    `json:"lines,omitempty"`
 	PlacedAt          time.Time        `json:"placedAt"`
 	UpdatedAt         time.Time        `json:"updatedAt"`
-	// Version counts the order's events (its stream version + 1); Position is the last
-	// event's position.
+	// Version is the order stream's 0-based version (the command API's ETag); Position
+	// is the last event's position.
 	Version  int64  `json:"version"`
 	Position uint64 `json:"position"`
 }
@@ -468,7 +469,7 @@ func scanOrders(rows *sql.Rows) ([]Order, error) {
 			DeliveredAt: fromNanos(r.deliveredAt), CancelledAt: fromNanos(r.cancelledAt),
 			CancelReason: o.CancelReason, PaymentFailure: r.paymentFailure, Refunds: o.Refunds,
 			LineCount: r.lineCount, ItemCount: r.itemCount, PlacedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt,
-			Version: r.version, Position: uint64(r.position),
+			Version: r.version - 1, Position: uint64(r.position), // the table counts events
 		})
 	}
 	return out, rows.Err()
@@ -525,8 +526,9 @@ type StockItem struct {
 	LowStock   bool             `json:"lowStock"`
 	Warehouses []WarehouseStock `json:"warehouses"`
 	UpdatedAt  time.Time        `json:"updatedAt"`
-	Version    int64            `json:"version"`
-	Position   uint64           `json:"position"`
+	// Version is the SKU's inventory stream's 0-based version (the command API's ETag).
+	Version  int64  `json:"version"`
+	Position uint64 `json:"position"`
 }
 
 // WarehouseStock is a SKU's stock in one warehouse.
@@ -620,6 +622,7 @@ func (r *Reader) stockItems(ctx context.Context, v *projections.View, tail strin
 			return nil, err
 		}
 		it.UpdatedAt, it.Position = fromNanos(at), uint64(pos)
+		it.Version-- // the table counts events; the API speaks 0-based stream versions
 		it.LowStock = it.Available <= r.opt.LowStockThreshold
 		it.Warehouses = []WarehouseStock{}
 		idx[it.SKU] = len(items)
