@@ -197,13 +197,13 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="orderengine"`)
-			problem.Write(w, problem.Unauthorized("send an Authorization: Bearer <JWT> header"))
+			problem.Write(w, problem.Unauthorized("send an Authorization: Bearer <JWT> header").At(r.URL.Path))
 			return
 		}
 		p, err := v.Verify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="orderengine", error="invalid_token"`)
-			problem.Write(w, problem.Unauthorized(err.Error()))
+			problem.Write(w, problem.Unauthorized(err.Error()).At(r.URL.Path))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
@@ -216,11 +216,11 @@ func Require(roles ...Role) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := FromContext(r.Context())
 			if !ok {
-				problem.Write(w, problem.Unauthorized("no credentials"))
+				problem.Write(w, problem.Unauthorized("no credentials").At(r.URL.Path))
 				return
 			}
 			if !p.Has(roles...) {
-				problem.Write(w, problem.Forbidden(fmt.Sprintf("this route needs one of the roles %v", roles)))
+				problem.Write(w, problem.Forbidden(fmt.Sprintf("this route needs one of the roles %v", roles)).At(r.URL.Path))
 				return
 			}
 			next.ServeHTTP(w, r)

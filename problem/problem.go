@@ -55,6 +55,12 @@ func (d Details) With(key string, value any) Details {
 	return d
 }
 
+// At returns d with instance set: the path of the request it answers.
+func (d Details) At(instance string) Details {
+	d.Instance = instance
+	return d
+}
+
 // Write sends d as the response.
 func Write(w http.ResponseWriter, d Details) {
 	w.Header().Set("Content-Type", ContentType)

@@ -132,7 +132,7 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 		if op.path == "/v1/admin/events" {
 			resp.Content = map[string]any{
 				"application/json": map[string]any{"schema": s.Ref(op.result)},
-				ndjson:             map[string]any{"schema": s.Ref(Event{}), "description": "one StoredEvent per line"},
+				ndjson:             map[string]any{"schema": s.Ref(Event{})}, // one StoredEvent per line
 			}
 		}
 		if op.ok == 202 {

@@ -105,6 +105,7 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 	return []httpapi.Op{
 		{Method: "GET", Path: "/v1/openapi.json", Tag: "Meta", Summary: "This document",
 			Description: "The OpenAPI 3.1 document of the command and read APIs.",
+			Errors:      []int{405},
 			Responses:   map[int]httpapi.Response{200: {Description: "the document", Content: map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}}},
 		{Method: "POST", Path: "/v1/webhooks/payments", Tag: "Payments", Summary: "Payment gateway webhook",
 			Description: "Gateway notifications (authorised, captured, failed…). No bearer token: the HMAC-SHA256 signature in " + payment.SignatureHeader + " is the authentication; a bad or stale signature is a 400 webhook-rejected and changes nothing. A redelivered event answers duplicate: true.",
@@ -200,7 +201,7 @@ func Document(extra ...func(*httpapi.Schemas) []httpapi.Op) map[string]any {
 		"contact": map[string]any{"name": "orderengine maintainers", "url": "https://github.com/orderengine/orderengine"},
 		"license": map[string]any{"name": "Apache-2.0", "identifier": "Apache-2.0"},
 	}
-	servers := []any{map[string]any{"url": "http://localhost:8080", "description": "a local `orderengine serve` (make run)"}}
+	servers := []any{map[string]any{"url": "/", "description": "the server that serves this document (make run: http://localhost:8080)"}}
 	schemes := map[string]any{"paymentSignature": map[string]any{"type": "apiKey", "in": "header", "name": payment.SignatureHeader,
 		"description": "HMAC-SHA256 signature of the webhook body: t=<unix seconds>,v1=<hex HMAC of \"t.body\">"}}
 	return httpapi.Document(info, servers, tags, httpapi.Paths(ops, s), s, schemes)
