@@ -13,6 +13,7 @@ import (
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/problem"
 	"github.com/orderengine/orderengine/projections/readmodel"
 )
@@ -59,7 +60,7 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 	}
 	if ownOnly {
 		if oq.CustomerID != "" && oq.CustomerID != p.Subject {
-			problem.Write(w, problem.Forbidden("customerId: a customer can only list their own orders; leave it out"))
+			httpapi.WriteProblem(w, r, problem.Forbidden("customerId: a customer can only list their own orders; leave it out"))
 			return
 		}
 		oq.CustomerID = p.Subject

@@ -84,10 +84,7 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 		Name(checkout.Status{}, "CheckoutStatus").Name(placedOrder{}, "PlacedOrder").Name(struct {
 		Token string `json:"token"`
 	}{}, "PaymentToken")
-	webhook := map[string]any{"type": "object", "required": []any{"id", "type"},
-		"description": "the gateway's event (its own format; verified by the signature, then matched to the payment by id)",
-		"properties":  map[string]any{"id": str, "type": str}}
-	s.Define("PaymentWebhook", webhook)
+	s.Name(payment.WebhookEvent{}, "PaymentWebhook")
 	cat, stock, promo, carts, orders, fulfil := "Catalog", "Stock", "Promotions", "Carts", "Orders", "Fulfilment"
 	idem := []httpapi.Param{pIdem}
 	idemMatch := []httpapi.Param{pIdem, pIfMatch}
@@ -110,7 +107,7 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 		{Method: "POST", Path: "/v1/webhooks/payments", Tag: "Payments", Summary: "Payment gateway webhook",
 			Description: "Gateway notifications (authorised, captured, failed…). No bearer token: the HMAC-SHA256 signature in " + payment.SignatureHeader + " is the authentication; a bad or stale signature is a 400 webhook-rejected and changes nothing. A redelivered event answers duplicate: true.",
 			Security:    []any{map[string]any{"paymentSignature": []any{}}},
-			Params:      []httpapi.Param{pSignature}, Body: map[string]any{"$ref": "#/components/schemas/PaymentWebhook"},
+			Params:      []httpapi.Param{pSignature}, Body: payment.WebhookEvent{},
 			Responses: ok(200, "applied (or a duplicate)", checkout.WebhookResult{}), Errors: []int{400, 413, 503}},
 
 		{Method: "POST", Path: "/v1/products", Tag: cat, Summary: "Create a product", Roles: admin, Params: idem, Body: createProductBody{},

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/problem"
 )
 
@@ -110,7 +111,7 @@ func (l *rateLimiter) middleware(next http.Handler) http.Handler {
 				secs = 1
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			problem.Write(w, problem.New(http.StatusTooManyRequests, "rate-limited", "Too many requests",
+			httpapi.WriteProblem(w, r, problem.New(http.StatusTooManyRequests, "rate-limited", "Too many requests",
 				fmt.Sprintf("slow down: retry in %d s", secs)))
 			return
 		}
