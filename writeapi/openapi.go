@@ -85,6 +85,17 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 		Token string `json:"token"`
 	}{}, "PaymentToken")
 	s.Name(payment.WebhookEvent{}, "PaymentWebhook")
+	enum := func(vals ...any) map[string]any { return map[string]any{"enum": vals} }
+	s.Annotate("Order", "status", enum(domain.OrderStatusPending, domain.OrderStatusPaid, domain.OrderStatusShipped,
+		domain.OrderStatusDelivered, domain.OrderStatusCancelled)).
+		Annotate("Order", "paymentStatus", enum(domain.PaymentStatusPending, domain.PaymentStatusAuthorized, domain.PaymentStatusFailed,
+			domain.PaymentStatusVoided, domain.PaymentStatusCaptured, domain.PaymentStatusPartiallyRefunded, domain.PaymentStatusRefunded)).
+		Annotate("Order", "fulfillmentStatus", enum(domain.FulfillmentUnfulfilled, domain.FulfillmentShipped, domain.FulfillmentDelivered)).
+		Annotate("Cart", "status", enum(domain.CartStatusOpen, domain.CartStatusCheckedOut)).
+		Annotate("CreatePromotion", "kind", enum(domain.CouponPercent, domain.CouponFixed)).
+		Annotate("CheckoutStatus", "step", enum(checkout.StepPending, checkout.StepReserveStock, checkout.StepRedeemCoupon,
+			checkout.StepAuthorizePayment, checkout.StepAwaitingPayment, checkout.StepConfirm, checkout.StepCompensate, checkout.StepCompleted)).
+		Annotate("CheckoutStatus", "outcome", enum(checkout.OutcomeConfirmed, checkout.OutcomeCancelled))
 	cat, stock, promo, carts, orders, fulfil := "Catalog", "Stock", "Promotions", "Carts", "Orders", "Fulfilment"
 	idem := []httpapi.Param{pIdem}
 	idemMatch := []httpapi.Param{pIdem, pIfMatch}

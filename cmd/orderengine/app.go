@@ -266,7 +266,7 @@ func newRouter(store eventstore.Store, log *slog.Logger, m *metrics, apis ...fun
 		head, err := store.Head(ctx)
 		if err != nil {
 			log.Warn("readiness check failed", "err", err)
-			problem.Write(w, problem.New(http.StatusServiceUnavailable, "not-ready", "Not ready", "event store unreachable: "+err.Error()))
+			httpapi.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "not-ready", "Not ready", "event store unreachable: "+err.Error()))
 			return
 		}
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "eventsHead": head})
