@@ -192,6 +192,10 @@ var tags = []any{
 	map[string]any{"name": "Meta", "description": "This document."},
 }
 
+// license is the SPDX identifier the document states; keep it equal to the repository's
+// LICENSE.
+const license = "Apache-2.0"
+
 // Document is the OpenAPI document of the command API and of the other APIs' ops (see
 // Config.OpenAPIMerge).
 func Document(extra ...func(*httpapi.Schemas) []httpapi.Op) map[string]any {
@@ -207,7 +211,7 @@ func Document(extra ...func(*httpapi.Schemas) []httpapi.Op) map[string]any {
 			"Errors are RFC 9457 problem documents (application/problem+json). Request bodies are strict: an unknown field is a 400, a missing required field a 422. " +
 			"Writes answer the aggregate's 0-based stream version as ETag and the committed global position in Orderengine-Position; reads take that position as minPosition.",
 		"contact": map[string]any{"name": "orderengine maintainers", "url": "https://github.com/orderengine/orderengine"},
-		"license": map[string]any{"name": "Apache-2.0", "identifier": "Apache-2.0"},
+		"license": map[string]any{"name": license, "identifier": license},
 	}
 	servers := []any{map[string]any{"url": "/", "description": "the server that serves this document (make run: http://localhost:8080)"}}
 	schemes := map[string]any{"paymentSignature": map[string]any{"type": "apiKey", "in": "header", "name": payment.SignatureHeader,

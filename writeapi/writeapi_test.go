@@ -267,6 +267,11 @@ func TestIdempotencyKeyOverHTTP(t *testing.T) {
 		if r.status != 201 || !bytes.Equal(r.body, first.body) || r.header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("replay: %d %s (first %s)", r.status, r.body, first.body)
 		}
+		for _, h := range []string{"Cache-Control", "ETag", "Location", "Content-Type"} {
+			if r.header.Get(h) != first.header.Get(h) {
+				t.Fatalf("replay %s %q, first %q", h, r.header.Get(h), first.header.Get(h))
+			}
+		}
 	}
 	e.must(422, e.do("POST", "/v1/carts", alice, map[string]any{"currency": "USD"}, "Idempotency-Key", "k-1"))
 	e.must(400, e.do("POST", "/v1/carts", alice, body, "Idempotency-Key", strings.Repeat("x", 256)))
