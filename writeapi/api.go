@@ -1,7 +1,9 @@
 // Package writeapi is the command API (REST under /v1): checkout calls it to build carts
 // and place orders, admins to run the catalog, stock, promotions and fulfilment. Every
 // write answers with the aggregate version as ETag and the committed global position in
-// Orderengine-Position; errors are RFC 9457 problem documents.
+// Orderengine-Position; errors are RFC 9457 problem documents. The HTTP plumbing it
+// shares with the read API (strict bodies, problems, 404/405, the OpenAPI builder) is
+// package httpapi; /v1/openapi.json is built from the routes' Go types (openapi.go).
 package writeapi
 
 import (
