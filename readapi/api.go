@@ -18,7 +18,8 @@
 // PositionWaiter, ProjectionStatus, Rebuilder) in the read side's own types —
 // readmodel's, search's, projections' and eventstore's — which the application's pieces
 // satisfy as they are. The API mirrors none of them and needs no adapter; it maps their
-// error sentinels to problems itself (readProblem). The HTTP plumbing it shares with the
+// error sentinels to problems itself (readProblem). Its own types are only answers that
+// reshape data for HTTP (OrderView, OrderHistory, RebuildProgress in seconds). The HTTP plumbing it shares with the
 // command API is package httpapi.
 package readapi
 
