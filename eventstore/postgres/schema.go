@@ -104,6 +104,7 @@ type queries struct {
 	readHead, readHeadIDs, readRange                  string
 	createStream, updateStream                        string
 	createStream1, updateStream1                      string
+	createStreamPart, updateStreamPart                string
 	readForward, readBackward, streamExists           string
 	readAll, readAllPrefix, readAllTypes, readAllBoth string
 	head                                              string
@@ -137,6 +138,18 @@ func newQueries(schema string) queries {
 		SELECT s.base + 1, $1, %s + 1, $%d, $%d, $%d, $%d FROM s
 	)
 	SELECT base FROM s`, events, firstMinusOne, arg, arg+1, arg+2, arg+3)
+	}
+	// insertPart is insertEvents for one part of a multi-stream append, whose ordinals
+	// start after $arg (the events of the parts before it). When the head write matched no
+	// row, the position is NULL and the insert fails with a not-null violation: that
+	// aborts the batch's implicit transaction, so no part is written (see appendMulti).
+	insertPart := func(firstMinusOne string, arg int) string {
+		return fmt.Sprintf(`e AS (
+		INSERT INTO %s (position, stream_id, version, event_id, type, data, metadata)
+		SELECT (SELECT base FROM s) + $%d + u.ord, $1, %s + u.ord, u.id, u.type, u.data, u.md
+		FROM unnest($%d::uuid[], $%d::text[], $%d::bytea[], $%d::bytea[]) WITH ORDINALITY AS u(id, type, data, md, ord)
+	)
+	SELECT base FROM s`, events, arg, firstMinusOne, arg+1, arg+2, arg+3, arg+4)
 	}
 	readAll := func(filter string) string {
 		// One row even when no event qualifies, so the horizon always comes back. The
@@ -182,6 +195,18 @@ func newQueries(schema string) queries {
 		WHERE stream_id = $1 AND version = $2 AND last_hash = $3
 		RETURNING ` + xidBase + ` AS base
 	), ` + insertEvent("$2", 6),
+		// Multi-stream parts: as createStream and updateStream, with the ordinal offset
+		// before the event arrays.
+		createStreamPart: `WITH s AS (
+		INSERT INTO ` + streams + ` (stream_id, version, last_hash) VALUES ($1, $2, $3)
+		ON CONFLICT (stream_id) DO NOTHING
+		RETURNING ` + xidBase + ` AS base
+	), ` + insertPart("-1", 4),
+		updateStreamPart: `WITH s AS (
+		UPDATE ` + streams + ` SET version = $4, last_hash = $5
+		WHERE stream_id = $1 AND version = $2 AND last_hash = $3
+		RETURNING ` + xidBase + ` AS base
+	), ` + insertPart("$2", 6),
 		readForward: `SELECT ` + cols + ` FROM ` + events + `
 		WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`,
 		readBackward: `SELECT ` + cols + ` FROM ` + events + `

@@ -77,7 +77,10 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt
 	return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
 }
 
-var _ eventstore.Store = (*Store)(nil)
+var (
+	_ eventstore.Store         = (*Store)(nil)
+	_ eventstore.MultiAppender = (*Store)(nil)
+)
 
 const schema = `
 CREATE TABLE IF NOT EXISTS streams (
@@ -206,24 +209,80 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 }
 
 func (s *Store) appendTx(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData) (res eventstore.AppendResult, written bool, err error) {
+	rs, written, err := s.appendParts(ctx, []eventstore.StreamAppend{{Stream: stream, Expected: expected, Events: events}})
+	if err != nil {
+		return res, false, err
+	}
+	return rs[0], written, nil
+}
+
+// AppendMulti implements eventstore.MultiAppender: every part in one transaction, so the
+// events of all parts take consecutive rowids (positions) and commit together.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateMulti(s.opt.Limits, parts); err != nil {
+		return nil, err
+	}
+	if s.isClosed() {
+		return nil, eventstore.ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, written, err := s.appendParts(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	if written {
+		s.notify.Notify()
+	}
+	return res, nil
+}
+
+// appendParts appends every part in one transaction, or nothing if any part fails. A part
+// already stored where it would go (an idempotent retry) writes nothing and reports the
+// original result.
+func (s *Store) appendParts(ctx context.Context, parts []eventstore.StreamAppend) (res []eventstore.AppendResult, written bool, err error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return res, false, fmt.Errorf("sqlite event store: begin: %w", err)
+		return nil, false, fmt.Errorf("sqlite event store: begin: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 		}
 	}()
+	head, err := s.txStmt(ctx, tx, sqlSelectHead)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite event store: prepare: %w", err)
+	}
+	insert, err := s.txStmt(ctx, tx, sqlInsertEvent)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite event store: prepare insert: %w", err)
+	}
+	upsert, err := s.txStmt(ctx, tx, sqlUpsertStream)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite event store: prepare: %w", err)
+	}
+	now := s.opt.Now().UnixNano()
+	res = make([]eventstore.AppendResult, len(parts))
+	for i, p := range parts {
+		r, w, err := s.appendPart(ctx, tx, head, insert, upsert, now, p.Stream, p.Expected, p.Events)
+		if err != nil {
+			return nil, false, err
+		}
+		res[i], written = r, written || w
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, fmt.Errorf("sqlite event store: commit: %w", err)
+	}
+	return res, written, nil
+}
+
+func (s *Store) appendPart(ctx context.Context, tx *sql.Tx, head, insert, upsert *sql.Stmt, now int64, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData) (res eventstore.AppendResult, written bool, err error) {
 	var (
 		version  int64
 		lastHash []byte
 		exists   = true
 	)
-	head, err := s.txStmt(ctx, tx, sqlSelectHead)
-	if err != nil {
-		return res, false, fmt.Errorf("sqlite event store: prepare: %w", err)
-	}
 	err = head.QueryRowContext(ctx, stream).Scan(&version, &lastHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		exists, err = false, nil
@@ -231,14 +290,15 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventstore
 	if err != nil {
 		return res, false, fmt.Errorf("sqlite event store: read %s: %w", stream, err)
 	}
-	if !expected.Check(exists, uint64(version)) || (expected.IsAny() && exists) {
+	holds := expected.Check(exists, uint64(version))
+	if !holds || ((expected.IsAny() || expected.IsStreamExists()) && exists) {
 		// A retry of an append that already landed is a no-op returning the first result.
 		if r, ok, ierr := s.alreadyAppended(ctx, tx, stream, expected, events); ierr != nil {
 			return res, false, ierr
 		} else if ok {
-			return r, false, tx.Commit()
+			return r, false, nil
 		}
-		if !expected.IsAny() {
+		if !holds {
 			return res, false, &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: uint64(version), StreamExists: exists}
 		}
 	}
@@ -249,14 +309,9 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventstore
 	if exists {
 		next = version + 1
 	}
-	now := s.opt.Now().UnixNano()
-	stmt, err := s.txStmt(ctx, tx, sqlInsertEvent)
-	if err != nil {
-		return res, false, fmt.Errorf("sqlite event store: prepare insert: %w", err)
-	}
 	var pos int64
 	for i, e := range prepared {
-		r, err := stmt.ExecContext(ctx, stream, next+int64(i), e.ID[:], e.Type, e.Data, e.Metadata, now)
+		r, err := insert.ExecContext(ctx, stream, next+int64(i), e.ID[:], e.Type, e.Data, e.Metadata, now)
 		if err != nil {
 			return res, false, fmt.Errorf("sqlite event store: insert into %s: %w", stream, err)
 		}
@@ -266,30 +321,21 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventstore
 	}
 	last := next + int64(len(prepared)) - 1
 	hash := prepared[len(prepared)-1].Hash
-	upsert, err := s.txStmt(ctx, tx, sqlUpsertStream)
-	if err != nil {
-		return res, false, fmt.Errorf("sqlite event store: prepare: %w", err)
-	}
 	if _, err := upsert.ExecContext(ctx, stream, last, hash[:]); err != nil {
 		return res, false, fmt.Errorf("sqlite event store: update %s: %w", stream, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return res, false, fmt.Errorf("sqlite event store: commit: %w", err)
 	}
 	return eventstore.AppendResult{Version: uint64(last), Position: uint64(pos)}, true, nil
 }
 
 // alreadyAppended reports whether events are already stored, in order and contiguously,
 // where this append would have put them (right after expected), or anywhere in the stream
-// for Any.
+// for Any and StreamExists.
 func (s *Store) alreadyAppended(ctx context.Context, tx *sql.Tx, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData) (eventstore.AppendResult, bool, error) {
 	var first int64
 	switch {
 	case expected.IsNoStream():
 		first = 0
-	case expected.IsStreamExists():
-		return eventstore.AppendResult{}, false, nil
-	case expected.IsAny():
+	case expected.IsAny(), expected.IsStreamExists():
 		err := tx.QueryRowContext(ctx, `SELECT version FROM events WHERE stream_id = ? AND event_id = ?`, stream, events[0].ID[:]).Scan(&first)
 		if errors.Is(err, sql.ErrNoRows) {
 			return eventstore.AppendResult{}, false, nil

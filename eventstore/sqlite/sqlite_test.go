@@ -151,3 +151,29 @@ func killChild(path string) {
 func sqliteOpen(path string) (*sqlite.Store, error) {
 	return sqlite.Open(context.Background(), path, sqlite.Options{})
 }
+
+// unsupported is a store whose atomic multi-stream append reports, at run time, that the
+// backend lacks it (as a KurrentDB server older than the feature would).
+type unsupported struct{ *sqlite.Store }
+
+func (unsupported) AppendMulti(context.Context, ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	return nil, fmt.Errorf("server 24.10: %w", eventstore.ErrMultiAppendUnsupported)
+}
+
+func TestAppendMultiFallsBackWhenUnsupported(t *testing.T) {
+	ctx := context.Background()
+	s := unsupported{openStore(t, filepath.Join(t.TempDir(), "events.db"))}
+	cat := eventstoretest.Category()
+	res, err := eventstore.AppendMulti(ctx, s,
+		eventstore.StreamAppend{Stream: cat + "-a", Expected: eventstore.NoStream, Events: []eventstore.EventData{eventstoretest.NewEvent("f.x", 0)}},
+		eventstore.StreamAppend{Stream: cat + "-b", Expected: eventstore.NoStream, Events: []eventstore.EventData{eventstoretest.NewEvent("f.x", 1)}},
+	)
+	if err != nil || len(res) != 2 || res[1].Position <= res[0].Position {
+		t.Fatalf("fallback after ErrMultiAppendUnsupported: %+v %v", res, err)
+	}
+	for _, st := range []string{cat + "-a", cat + "-b"} {
+		if evs, err := s.ReadStream(ctx, st, eventstore.Forward, 0, 10); err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %d events, %v", st, len(evs), err)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orderengine/orderengine/eventstore"
+)
+
+var _ eventstore.MultiAppender = (*Store)(nil)
+
+// AppendMulti implements eventstore.MultiAppender. All parts are written by one batch of
+// statements, one per stream, sent in one round trip and run by PostgreSQL as one
+// implicit transaction: the events of all parts share the transaction id, so their
+// positions are xid<<20 | 1…N, consecutive, and the horizon keeps readers of $all from
+// seeing any of them before all have committed. Each statement is the conditional head
+// write of a single-stream append; one that matches no row (a stale head, a conflict)
+// fails its insert, which rolls the whole batch back, and the heads are read again as
+// for a single append. So with every head known (NoStream, or Exact with the head in the
+// cache) a multi-stream append is one round trip.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if s.closed.Load() {
+		return nil, eventstore.ErrClosed
+	}
+	if err := eventstore.ValidateMulti(s.limits, parts); err != nil {
+		return nil, err
+	}
+	res, written, err := s.appendMulti(ctx, parts)
+	if err != nil {
+		var wev *eventstore.WrongExpectedVersionError
+		if errors.As(err, &wev) || errors.Is(err, eventstore.ErrInvalidEvent) {
+			return nil, err
+		}
+		return nil, s.fail("multi-stream append", err)
+	}
+	if written {
+		s.appended()
+	}
+	return res, nil
+}
+
+// partWrite is one part's pending write in a batch.
+type partWrite struct {
+	part     int
+	offset   uint64 // events of the parts written before it in the batch
+	last     uint64
+	lastHash [32]byte
+}
+
+func (s *Store) appendMulti(ctx context.Context, parts []eventstore.StreamAppend) ([]eventstore.AppendResult, bool, error) {
+	res := make([]eventstore.AppendResult, len(parts))
+	done := make([]bool, len(parts)) // parts found already stored (idempotent retries)
+	ids := make([][][16]byte, len(parts))
+	for i, p := range parts {
+		ids[i] = make([][16]byte, len(p.Events))
+		for j, e := range p.Events {
+			ids[i][j] = [16]byte(e.ID)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		var b pgx.Batch
+		var writes []partWrite
+		var offset uint64
+		for i, p := range parts {
+			if done[i] {
+				continue
+			}
+			h, known := head{}, false
+			exact, isExact := p.Expected.Exact()
+			if attempt == 0 {
+				switch {
+				case p.Expected.IsNoStream():
+					known = true
+				case isExact:
+					if hash, ok := s.heads.get(p.Stream, exact); ok {
+						h, known = head{true, exact, hash}, true
+					}
+				}
+			}
+			if !known {
+				var err error
+				if p.Expected.IsAny() || p.Expected.IsStreamExists() {
+					var already *eventstore.AppendResult
+					h, already, err = s.readHeadIDs(ctx, s.pool, p.Stream, ids[i])
+					if err != nil {
+						return nil, false, err
+					}
+					if already != nil {
+						res[i], done[i] = *already, true
+						continue
+					}
+				} else if h, err = s.readHead(ctx, s.pool, p.Stream); err != nil {
+					return nil, false, err
+				}
+				if !p.Expected.Check(h.exists, h.version) {
+					// Either this part landed before (a no-op) or the batch conflicts.
+					r, err := s.conflict(ctx, s.pool, p.Stream, p.Expected, ids[i], h)
+					if err != nil {
+						return nil, false, err
+					}
+					res[i], done[i] = r, true
+					continue
+				}
+			}
+			k := uint64(len(p.Events))
+			prepared := eventstore.Chain(h.hash, p.Events)
+			first := uint64(0)
+			if h.exists {
+				first = h.version + 1
+			}
+			last := first + k - 1
+			if last > math.MaxInt64 {
+				return nil, false, fmt.Errorf("stream %s: version overflow", p.Stream)
+			}
+			types := make([]string, k)
+			data := make([][]byte, k)
+			md := make([][]byte, k)
+			for j, e := range prepared {
+				types[j], data[j], md[j] = e.Type, e.Data, e.Metadata
+			}
+			w := partWrite{part: i, offset: offset, last: last, lastHash: prepared[k-1].Hash}
+			if h.exists {
+				b.Queue(s.q.updateStreamPart, p.Stream, int64(h.version), h.hash[:], int64(last), w.lastHash[:], int64(offset), ids[i], types, data, md)
+			} else {
+				b.Queue(s.q.createStreamPart, p.Stream, int64(last), w.lastHash[:], int64(offset), ids[i], types, data, md)
+			}
+			writes = append(writes, w)
+			offset += k
+		}
+		if len(writes) == 0 {
+			return res, false, nil // every part was already stored
+		}
+		bases, err := s.sendParts(ctx, &b, len(writes))
+		switch {
+		case err == nil:
+			for j, w := range writes {
+				p := parts[w.part]
+				s.heads.put(p.Stream, w.last, w.lastHash)
+				// The statements of a batch run in one transaction: one base.
+				res[w.part] = eventstore.AppendResult{Version: w.last, Position: uint64(bases[j]) + w.offset + uint64(len(p.Events))}
+			}
+			return res, true, nil
+		case isStaleHead(err), isUniqueViolation(err) && attempt < 3:
+			// A head moved (or the cache was stale): nothing was written; read the heads
+			// again (see append for the unique-violation case).
+		default:
+			return nil, false, err
+		}
+		for _, w := range writes {
+			s.heads.forget(parts[w.part].Stream)
+		}
+	}
+}
+
+// sendParts runs a batch of n part statements in one implicit transaction and returns
+// each one's position base. Any error means nothing was written.
+func (s *Store) sendParts(ctx context.Context, b *pgx.Batch, n int) ([]int64, error) {
+	br := s.pool.SendBatch(ctx, b)
+	bases := make([]int64, n)
+	var first error
+	for i := range n {
+		if err := br.QueryRow().Scan(&bases[i]); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := br.Close(); err != nil && first == nil {
+		first = err
+	}
+	return bases, first
+}
+
+// isStaleHead recognizes the failure of a multi-stream part whose head write matched no
+// row: its events' position is NULL (see queries.createStreamPart).
+func isStaleHead(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23502" && pgErr.ColumnName == "position"
+}
