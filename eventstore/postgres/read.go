@@ -186,13 +186,36 @@ func (s *Store) readAll(ctx context.Context, from uint64, limit int, f eventstor
 // readPage is the subscriptions' PageReader. When the page is not full, everything below
 // the horizon has been scanned, so a filtered subscriber moves past events it does not
 // want, and no event can later appear there.
+//
+// When nothing new is visible but events are committed above the horizon, it re-reads
+// (backing off, at most Options.HorizonWait): what releases those events is the end of
+// some older transaction — possibly not an append, possibly in another process — which
+// wakes no one, so waiting for a notification could leave them undelivered for a whole
+// poll interval.
 func (s *Store) readPage(ctx context.Context, from uint64, limit int, f eventstore.Filter) ([]eventstore.RecordedEvent, uint64, error) {
 	if s.closed.Load() {
 		return nil, 0, eventstore.ErrClosed
 	}
-	evs, hz, _, err := s.readAll(ctx, from, limit, f)
-	if err != nil {
-		return nil, 0, s.fail("read $all", err)
+	var (
+		evs           []eventstore.RecordedEvent
+		hz, committed uint64
+		err           error
+		deadline      time.Time
+	)
+	for attempt := 0; ; attempt++ {
+		evs, hz, committed, err = s.readAll(ctx, from, limit, f)
+		if err != nil {
+			return nil, 0, s.fail("read $all", err)
+		}
+		if attempt == 0 {
+			deadline = time.Now().Add(s.opt.HorizonWait)
+		}
+		if len(evs) > 0 || committed < hz || committed <= from || time.Now().After(deadline) || s.closed.Load() {
+			break
+		}
+		if err := sleep(ctx, attempt); err != nil {
+			return nil, 0, err
+		}
 	}
 	var scanned uint64
 	if len(evs) < limit && hz > 0 {
