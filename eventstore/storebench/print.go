@@ -66,6 +66,13 @@ func notes(r Result) string {
 	if r.RatioToRaw != nil {
 		n = append(n, fmt.Sprintf("%.2f × raw INSERT", *r.RatioToRaw))
 	}
+	if r.Atomic != nil {
+		kind := "4 single appends per batch"
+		if *r.Atomic {
+			kind = "1 atomic append per batch"
+		}
+		n = append(n, fmt.Sprintf("appends/s = batches/s of %d streams; %s", r.Batch, kind))
+	}
 	if r.Workload == ReadStreams {
 		n = append(n, fmt.Sprintf("%s stream reads", commas(float64(r.Appends))))
 	}

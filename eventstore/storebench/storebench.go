@@ -8,6 +8,13 @@
 //     expected version (NoStream first), Writers goroutines each owning a share of the
 //     streams. Latency is per append.
 //   - append_b10: the same with all EventsPerStream events of a stream in one append.
+//   - multi_s4: the Streams in groups of 4, EventsPerStream rounds per group, each round
+//     one event to each of the group's 4 streams (exact expected versions) as ONE atomic
+//     multi-stream append (eventstore.AppendMulti; a store without the capability falls
+//     back to single appends and the result says atomic=false). Latency and appends/s
+//     count batches; an atomic batch must take 4 consecutive positions.
+//   - single_s4: the same batches as 4 single-stream appends one after the other (the
+//     fallback), for comparison.
 //   - hot_stream: Writers goroutines append to ONE stream for HotDuration with optimistic
 //     concurrency (read the version, append with Exact, on ErrWrongExpectedVersion read
 //     again and retry); commits/s and conflict rate (conflicts / attempts). Latency is per
@@ -48,6 +55,8 @@ import (
 const (
 	AppendB1    = "append_b1"
 	AppendB10   = "append_b10"
+	MultiS4     = "multi_s4"
+	SingleS4    = "single_s4"
 	HotStream   = "hot_stream"
 	ReadStreams = "read_streams"
 	CatchupNoop = "catchup_noop"
@@ -56,7 +65,7 @@ const (
 )
 
 // Workloads lists every workload in the order Run runs them.
-var Workloads = []string{AppendB1, AppendB10, HotStream, ReadStreams, CatchupNoop, RawInsertB1, RawInsertBN}
+var Workloads = []string{AppendB1, AppendB10, MultiS4, SingleS4, HotStream, ReadStreams, CatchupNoop, RawInsertB1, RawInsertBN}
 
 // Defaults of Config.
 const (
@@ -177,8 +186,8 @@ func (c Config) Validate() error {
 	if seen[ReadStreams] && !seen[AppendB1] && !seen[AppendB10] {
 		bad("workload %s needs %s or %s to write the streams it reads", ReadStreams, AppendB1, AppendB10)
 	}
-	if seen[CatchupNoop] && !seen[AppendB1] && !seen[AppendB10] && !seen[HotStream] {
-		bad("workload %s needs %s, %s or %s to write the events it consumes", CatchupNoop, AppendB1, AppendB10, HotStream)
+	if seen[CatchupNoop] && !seen[AppendB1] && !seen[AppendB10] && !seen[HotStream] && !seen[MultiS4] && !seen[SingleS4] {
+		bad("workload %s needs a workload that writes (%s, %s, %s, %s or %s)", CatchupNoop, AppendB1, AppendB10, MultiS4, SingleS4, HotStream)
 	}
 	return errors.Join(errs...)
 }
@@ -195,7 +204,8 @@ type Result struct {
 	EventsPerS  float64 `json:"events_per_s"`
 	AppendsPerS float64 `json:"appends_per_s"`
 	// P50Ms and P99Ms are latencies of one append (hot_stream: one commit, retries
-	// included; read_streams: one stream read; raw: one transaction).
+	// included; multi_s4, single_s4: one batch of 4 streams; read_streams: one stream
+	// read; raw: one transaction).
 	P50Ms float64 `json:"p50_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	// hot_stream only.
@@ -203,6 +213,9 @@ type Result struct {
 	ConflictRate *float64 `json:"conflict_rate,omitempty"`
 	Attempts     int64    `json:"attempts,omitempty"`
 	Conflicts    int64    `json:"conflicts,omitempty"`
+	// Atomic: multi_s4 and single_s4 only: whether a batch was one atomic multi-stream
+	// append.
+	Atomic *bool `json:"atomic,omitempty"`
 	// RatioToRaw: append_b1 and append_b10 only, when the raw baseline ran: events/s of
 	// the engine divided by rows/s of the raw INSERTs in the same run.
 	RatioToRaw *float64 `json:"ratio_to_raw,omitempty"`
@@ -369,6 +382,8 @@ func Run(ctx context.Context, store eventstore.Store, cfg Config) (out []Result,
 			res = r.appendWorkload(ctx, AppendB1, 1)
 		case AppendB10:
 			res = r.appendWorkload(ctx, AppendB10, cfg.EventsPerStream)
+		case MultiS4, SingleS4:
+			res = r.multiWorkload(ctx, w)
 		case HotStream:
 			res = r.hotStream(ctx)
 		case ReadStreams:

@@ -92,27 +92,40 @@ func TestRunSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkResults(t, rs, []string{AppendB1, AppendB10, HotStream, ReadStreams, CatchupNoop})
+	checkResults(t, rs, []string{AppendB1, AppendB10, MultiS4, SingleS4, HotStream, ReadStreams, CatchupNoop})
 
 	// catchup_noop consumed everything the run wrote, and nothing else.
-	var b1, b10, hot, catchup Result
+	var b1, b10, m4, s4, hot, catchup Result
 	for _, r := range rs {
 		switch r.Workload {
 		case AppendB1:
 			b1 = r
 		case AppendB10:
 			b10 = r
+		case MultiS4:
+			m4 = r
+		case SingleS4:
+			s4 = r
 		case HotStream:
 			hot = r
 		case CatchupNoop:
 			catchup = r
 		}
 	}
-	if want := b1.Events + b10.Events + hot.Events; catchup.Events != want {
+	if want := b1.Events + b10.Events + m4.Events + s4.Events + hot.Events; catchup.Events != want {
 		t.Errorf("catchup_noop consumed %d events, want %d", catchup.Events, want)
 	}
 	if b10.Appends != int64(cfg.Streams) || b10.Batch != cfg.EventsPerStream {
 		t.Errorf("append_b10: %d appends of %d", b10.Appends, b10.Batch)
+	}
+	for _, r := range []Result{m4, s4} {
+		groups := cfg.Streams / 4
+		if r.Batch != 4 || r.Appends != int64(groups*cfg.EventsPerStream) || r.Events != int64(4*groups*cfg.EventsPerStream) || r.Atomic == nil {
+			t.Errorf("%s: %d batches of %d, %d events, atomic %v", r.Workload, r.Appends, r.Batch, r.Events, r.Atomic)
+		}
+	}
+	if !*m4.Atomic || *s4.Atomic {
+		t.Errorf("multi_s4 atomic=%v, single_s4 atomic=%v; want true, false", *m4.Atomic, *s4.Atomic)
 	}
 
 	var table, lines bytes.Buffer
@@ -154,12 +167,12 @@ func TestRunSQLite(t *testing.T) {
 	}
 
 	p := progress.String()
-	for _, w := range Workloads[:5] {
+	for _, w := range Workloads[:7] {
 		if !strings.Contains(p, w) {
 			t.Errorf("progress lacks %s: %q", w, p)
 		}
 	}
-	if strings.Count(p, "\n") != 5 || !strings.Contains(p, "\r") || !strings.Contains(p, "ok\n") {
+	if strings.Count(p, "\n") != 7 || !strings.Contains(p, "\r") || !strings.Contains(p, "ok\n") {
 		t.Errorf("progress output %q", p)
 	}
 
@@ -205,7 +218,7 @@ func TestValidate(t *testing.T) {
 	if d.Streams != 10_000 || d.EventsPerStream != 10 || d.Writers != 8 || d.DataBytes != 300 || d.MetadataBytes != 100 || d.HotDuration != 20*time.Second {
 		t.Errorf("defaults %+v", d)
 	}
-	if strings.Join(d.Workloads, ",") != "append_b1,append_b10,hot_stream,read_streams,catchup_noop" {
+	if strings.Join(d.Workloads, ",") != "append_b1,append_b10,multi_s4,single_s4,hot_stream,read_streams,catchup_noop" {
 		t.Errorf("default workloads without PostgreSQL: %v", d.Workloads)
 	}
 	for _, tc := range []struct {
@@ -451,5 +464,24 @@ func TestCommas(t *testing.T) {
 		if got := commas(f); got != want {
 			t.Errorf("commas(%v) = %q, want %q", f, got, want)
 		}
+	}
+}
+
+// TestMultiWithoutCapability: on a store without atomic multi-stream appends, multi_s4
+// runs through the fallback and says so.
+func TestMultiWithoutCapability(t *testing.T) {
+	store := singleOnly{openSQLite(t)}
+	cfg := tinyConfig()
+	cfg.Workloads = []string{MultiS4, CatchupNoop}
+	rs, err := Run(context.Background(), store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, rs, cfg.Workloads)
+	if rs[0].Atomic == nil || *rs[0].Atomic {
+		t.Fatalf("multi_s4 on a store without the capability: atomic %v", rs[0].Atomic)
+	}
+	if rs[1].Events != rs[0].Events {
+		t.Fatalf("catchup consumed %d events, multi_s4 wrote %d", rs[1].Events, rs[0].Events)
 	}
 }
