@@ -42,12 +42,44 @@ const (
 )
 
 // SettledReservation remembers an ended reservation so that late or repeated commands for
-// the same order stay no-ops, and returns never exceed what was committed.
+// the same order stay no-ops, and returns never exceed what was committed. It is kept only
+// as long as such commands can matter (see SettledGrace and SaleRetention), so that the
+// state of a SKU does not grow with every order ever placed.
 type SettledReservation struct {
 	Outcome     ReservationOutcome `json:"outcome"`
 	Quantity    int64              `json:"quantity"`
 	Allocations []Allocation       `json:"allocations"`
 	Restocked   int64              `json:"restocked,omitempty"` // units returned (committed only)
+	ExpiresAt   time.Time          `json:"expiresAt,omitzero"`  // the reservation's expiry
+	SettledAt   time.Time          `json:"settledAt,omitzero"`
+}
+
+// How long a settled reservation is remembered, by the time of the SKU's events.
+//
+// A released or expired reservation is forgotten SettledGrace after its expiry: from its
+// expiry on, a repeated ReserveStock for the order — which carries the same expiry, as the
+// checkout's retries do — is rejected as expired anyway, so forgetting cannot reserve the
+// order twice (the grace covers clocks that disagree). A sale (committed reservation) is
+// remembered for SaleRetention too, the window in which returned units can be restocked
+// against it; afterwards RestockReturn reports the sale not found and a repeated
+// CommitReservation fails instead of being a no-op.
+const (
+	SettledGrace  = 24 * time.Hour
+	SaleRetention = 90 * 24 * time.Hour
+	// settledSweepEvery bounds how often the settled reservations are swept (by event
+	// time), so that folding a stream stays linear.
+	settledSweepEvery = time.Hour
+)
+
+// forgetAt is when a settled reservation may be forgotten.
+func (r SettledReservation) forgetAt() time.Time {
+	t := r.ExpiresAt.Add(SettledGrace)
+	if r.Outcome == ReservationCommitted {
+		if sale := r.SettledAt.Add(SaleRetention); sale.After(t) {
+			t = sale
+		}
+	}
+	return t
 }
 
 // Inventory is the stock of one SKU across warehouses; its stream id is the SKU. The zero
@@ -56,8 +88,10 @@ type Inventory struct {
 	SKU          string                        `json:"sku"`
 	Warehouses   map[string]StockLevel         `json:"warehouses,omitempty"`
 	Reservations map[string]Reservation        `json:"reservations,omitempty"` // active, by order id
-	Settled      map[string]SettledReservation `json:"settled,omitempty"`      // by order id
+	Settled      map[string]SettledReservation `json:"settled,omitempty"`      // by order id, until forgotten
 	UpdatedAt    time.Time                     `json:"updatedAt"`
+	// SweptAt is the event time at which settled reservations were last swept.
+	SweptAt time.Time `json:"sweptAt,omitzero"`
 }
 
 // Totals sums the stock of every warehouse.
@@ -96,7 +130,8 @@ type AdjustStock struct {
 }
 
 // ReserveStock holds units for an order until ExpiresAt. A second reserve for the same
-// order (active or already settled) is a no-op.
+// order (active or already settled) is a no-op; once ExpiresAt has passed it is rejected,
+// so a settled reservation need not be remembered for ever (see SettledGrace).
 type ReserveStock struct {
 	SKU       string
 	OrderID   string
@@ -412,7 +447,7 @@ func (s *Inventory) move(w string, onHand, reserved int64) {
 
 // settle ends an active reservation: committed units leave on-hand stock, released or
 // expired ones become available again.
-func (s *Inventory) settle(orderID string, outcome ReservationOutcome) {
+func (s *Inventory) settle(orderID string, outcome ReservationOutcome, at time.Time) {
 	r, ok := s.Reservations[orderID]
 	if !ok {
 		return
@@ -428,7 +463,22 @@ func (s *Inventory) settle(orderID string, outcome ReservationOutcome) {
 	if s.Settled == nil {
 		s.Settled = map[string]SettledReservation{}
 	}
-	s.Settled[orderID] = SettledReservation{Outcome: outcome, Quantity: r.Quantity, Allocations: r.Allocations}
+	s.Settled[orderID] = SettledReservation{Outcome: outcome, Quantity: r.Quantity, Allocations: r.Allocations, ExpiresAt: r.ExpiresAt, SettledAt: at}
+}
+
+// sweep forgets the settled reservations whose time is up at event time now, at most once
+// per settledSweepEvery. It depends only on the events' times, so folding the same events
+// always gives the same state.
+func (s *Inventory) sweep(now time.Time) {
+	if len(s.Settled) == 0 || now.Sub(s.SweptAt) < settledSweepEvery {
+		return
+	}
+	for id, r := range s.Settled {
+		if !now.Before(r.forgetAt()) {
+			delete(s.Settled, id)
+		}
+	}
+	s.SweptAt = now
 }
 
 func (s *Inventory) apply(e Event) {
@@ -452,13 +502,13 @@ func (s *Inventory) apply(e Event) {
 		s.Reservations[e.OrderID] = Reservation{OrderID: e.OrderID, Quantity: e.Quantity, Allocations: slices.Clone(e.Allocations), ExpiresAt: e.ExpiresAt, ReservedAt: e.At}
 		s.UpdatedAt = e.At
 	case InventoryReleased:
-		s.settle(e.OrderID, ReservationReleased)
+		s.settle(e.OrderID, ReservationReleased, e.At)
 		s.UpdatedAt = e.At
 	case InventoryReservationExpired:
-		s.settle(e.OrderID, ReservationExpired)
+		s.settle(e.OrderID, ReservationExpired, e.At)
 		s.UpdatedAt = e.At
 	case InventoryCommitted:
-		s.settle(e.OrderID, ReservationCommitted)
+		s.settle(e.OrderID, ReservationCommitted, e.At)
 		s.UpdatedAt = e.At
 	case InventoryRestocked:
 		s.move(e.Warehouse, e.Quantity, 0)
@@ -468,4 +518,5 @@ func (s *Inventory) apply(e Event) {
 		}
 		s.UpdatedAt = e.At
 	}
+	s.sweep(s.UpdatedAt)
 }

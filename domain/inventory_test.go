@@ -109,3 +109,53 @@ func TestInventoryRestock(t *testing.T) {
 	given(t, d, h...).when(RestockReturn{SKU: "TEE-RED-M", OrderID: "o2", Quantity: 1}).thenError(ErrNotFound)
 	given(t, d, receivedA, reservedO1).when(RestockReturn{SKU: "TEE-RED-M", OrderID: "o1", Quantity: 1}).thenError(ErrNotFound)
 }
+
+// TestInventoryForgetsSettledReservations: settled reservations are forgotten once no
+// command can depend on them any more, and forgetting never reserves an order twice.
+func TestInventoryForgetsSettledReservations(t *testing.T) {
+	d := NewInventoryDecider()
+	released := InventoryReleased{SKU: "TEE-RED-M", OrderID: "o1", Quantity: 2, Allocations: []Allocation{{"ams", 2}}, At: t0.Add(time.Minute)}
+	committed := InventoryCommitted{SKU: "TEE-RED-M", OrderID: "o1", Quantity: 2, Allocations: []Allocation{{"ams", 2}}, At: t0.Add(time.Minute)}
+	// Any later event of the SKU moves its clock.
+	tick := func(at time.Time) Event {
+		return InventoryReceived{SKU: "TEE-RED-M", Warehouse: "ber", Quantity: 1, At: at}
+	}
+	forgotten := func(want bool) func(*testing.T, Inventory) {
+		return func(t *testing.T, s Inventory) {
+			if _, ok := s.Settled["o1"]; ok == want {
+				t.Fatalf("settled o1 kept=%v, want kept=%v (settled %v)", ok, !want, s.Settled)
+			}
+		}
+	}
+	reserveAgain := ReserveStock{SKU: "TEE-RED-M", OrderID: "o1", Quantity: 2, ExpiresAt: expiry}
+
+	// A released reservation is remembered until SettledGrace after its expiry…
+	beforeForget := expiry.Add(SettledGrace - time.Minute)
+	given(t, d, receivedA, reservedO1, released, tick(beforeForget)).at(beforeForget).when(ReleaseReservation{SKU: "TEE-RED-M", OrderID: "o1"}).
+		thenNothing().thenState(forgotten(false))
+	// …and a repeated reserve meanwhile is a no-op while it is valid, rejected after.
+	given(t, d, receivedA, reservedO1, released).at(expiry.Add(-time.Second)).when(reserveAgain).thenNothing()
+	given(t, d, receivedA, reservedO1, released).at(expiry).when(reserveAgain).thenError(ErrValidation)
+	// Then it is forgotten; the repeated reserve is still rejected, never a new reservation.
+	afterForget := expiry.Add(SettledGrace)
+	given(t, d, receivedA, reservedO1, released, tick(afterForget)).at(afterForget).when(reserveAgain).
+		thenError(ErrValidation).thenState(forgotten(true))
+	given(t, d, receivedA, reservedO1, released, tick(afterForget)).at(afterForget).when(ReleaseReservation{SKU: "TEE-RED-M", OrderID: "o1"}).thenNothing()
+
+	// A sale is remembered for SaleRetention: returns can be restocked until then.
+	lastDay := t0.Add(SaleRetention)
+	given(t, d, receivedA, reservedO1, committed, tick(lastDay)).at(lastDay).when(RestockReturn{SKU: "TEE-RED-M", OrderID: "o1", Quantity: 2}).
+		then(InventoryRestocked{SKU: "TEE-RED-M", OrderID: "o1", Warehouse: "ams", Quantity: 2, At: lastDay}).thenState(forgotten(false))
+	given(t, d, receivedA, reservedO1, committed, tick(lastDay)).at(lastDay).when(CommitReservation{SKU: "TEE-RED-M", OrderID: "o1"}).thenNothing()
+	gone := t0.Add(time.Minute + SaleRetention)
+	given(t, d, receivedA, reservedO1, committed, tick(gone)).at(gone).when(RestockReturn{SKU: "TEE-RED-M", OrderID: "o1", Quantity: 1}).
+		thenError(ErrNotFound).thenState(forgotten(true))
+	given(t, d, receivedA, reservedO1, committed, tick(gone)).at(gone).when(reserveAgain).thenError(ErrValidation)
+	// Stock levels are untouched by forgetting.
+	given(t, d, receivedA, reservedO1, committed, tick(gone)).at(gone).when(ReceiveStock{SKU: "TEE-RED-M", Warehouse: "ams", Quantity: 1}).
+		thenState(func(t *testing.T, s Inventory) {
+			if got := s.Totals(); got.OnHand != 5 || got.Reserved != 0 {
+				t.Fatalf("levels after forgetting %+v, want 5 on hand (5 - 2 sold + 1 + 1 received)", got)
+			}
+		})
+}

@@ -407,3 +407,91 @@ func TestPromotionProperties(t *testing.T) {
 		}
 	})
 }
+
+// TestInventorySettledBounded: over months of orders, the settled reservations an
+// Inventory remembers are bounded by the recent ones, none is forgotten while a command
+// could still depend on it, and a retried reserve (same order, same expiry) never reserves
+// an order a second time, remembered or not.
+func TestInventorySettledBounded(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		d := NewInventoryDecider()
+		const sku = "SKU-1"
+		type placed struct {
+			expires   time.Time
+			outcome   ReservationOutcome
+			settledAt time.Time
+		}
+		orders := map[string]*placed{}
+		var ids []string
+		s := FoldInventory(Inventory{}, []Event{InventoryReceived{SKU: sku, Warehouse: "ams", Quantity: 1_000_000, At: t0}})
+		now := t0
+		for i, n := 0, rapid.IntRange(1, 300).Draw(t, "steps"); i < n; i++ {
+			now = now.Add(time.Duration(rapid.Int64Range(0, int64(72*time.Hour)).Draw(t, "dt")))
+			var c InventoryCommand
+			switch k := rapid.IntRange(0, 5).Draw(t, "kind"); {
+			case k == 0 || len(ids) == 0:
+				id := fmt.Sprintf("o%d", len(ids))
+				ids = append(ids, id)
+				orders[id] = &placed{expires: now.Add(time.Duration(rapid.Int64Range(int64(time.Minute), int64(48*time.Hour)).Draw(t, "ttl")))}
+				c = ReserveStock{SKU: sku, OrderID: id, Quantity: 1, ExpiresAt: orders[id].expires}
+			default:
+				id := rapid.SampledFrom(ids).Draw(t, "order")
+				switch k {
+				case 1:
+					c = CommitReservation{SKU: sku, OrderID: id}
+				case 2:
+					c = ReleaseReservation{SKU: sku, OrderID: id}
+				case 3:
+					c = ExpireReservation{SKU: sku, OrderID: id}
+				case 4:
+					c = RestockReturn{SKU: sku, OrderID: id, Quantity: 1}
+				case 5:
+					// A retry of the order's reserve, as the checkout would send it.
+					c = ReserveStock{SKU: sku, OrderID: id, Quantity: 1, ExpiresAt: orders[id].expires}
+				}
+			}
+			before := s
+			var events []Event
+			var err error
+			s, events, err = run(t, d, s, c, now)
+			expectedErr(t, err, ErrOutOfStock, ErrIllegalTransition, ErrNotFound, ErrValidation)
+			for _, e := range events {
+				switch e := e.(type) {
+				case InventoryReserved:
+					if o := orders[e.OrderID]; o.outcome != "" || before.Reservations[e.OrderID].OrderID != "" {
+						t.Fatalf("order %s reserved again after it was %s", e.OrderID, o.outcome)
+					}
+				case InventoryCommitted:
+					orders[e.OrderID].outcome, orders[e.OrderID].settledAt = ReservationCommitted, e.At
+				case InventoryReleased:
+					orders[e.OrderID].outcome, orders[e.OrderID].settledAt = ReservationReleased, e.At
+				case InventoryReservationExpired:
+					orders[e.OrderID].outcome, orders[e.OrderID].settledAt = ReservationExpired, e.At
+				}
+			}
+			// Nothing is forgotten early; what is remembered is bounded by recent orders.
+			last := s.UpdatedAt
+			for id, o := range orders {
+				if o.outcome == "" {
+					continue
+				}
+				keep := o.expires.Add(SettledGrace)
+				if o.outcome == ReservationCommitted && o.settledAt.Add(SaleRetention).After(keep) {
+					keep = o.settledAt.Add(SaleRetention)
+				}
+				_, remembered := s.Settled[id]
+				if last.Before(keep) && !remembered {
+					t.Fatalf("order %s (%s at %s, expiring %s) forgotten at %s, before %s", id, o.outcome, o.settledAt, o.expires, last, keep)
+				}
+				// Sweeps run at most hourly by event time, after the event that settles.
+				due := keep
+				if o.settledAt.After(due) {
+					due = o.settledAt
+				}
+				if remembered && !last.Before(due.Add(settledSweepEvery)) {
+					t.Fatalf("order %s still remembered at %s, due to be forgotten at %s", id, last, due)
+				}
+			}
+		}
+	})
+}
