@@ -53,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("TamperEvidence", func(t *testing.T) { testTamper(t, h) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, h) })
 	runMulti(t, h)
+	runDelete(t, h)
 }
 
 // Category returns a random stream category, unique to a test.

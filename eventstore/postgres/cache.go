@@ -3,10 +3,9 @@ package postgres
 import "sync"
 
 // headCache remembers, per stream, the highest version this process has seen and that
-// event's chain hash. Both are immutable facts about the log (events are never changed
-// or removed), so an entry can be stale — the stream has moved on — but never wrong;
-// appends use it only as the condition of a conditional write, which fails harmlessly
-// when the entry is stale.
+// event's chain hash. An entry can be stale — the stream has moved on, or was deleted (and
+// perhaps recreated) by DeleteStream — so appends use it only as the condition of a
+// conditional write on the head row, which fails harmlessly when the entry is stale.
 type headCache struct {
 	mu  sync.Mutex
 	max int

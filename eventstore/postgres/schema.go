@@ -105,6 +105,7 @@ type queries struct {
 	createStream, updateStream                        string
 	createStream1, updateStream1                      string
 	createStreamPart, updateStreamPart                string
+	deleteStream                                      string
 	readForward, readBackward, streamExists           string
 	readAll, readAllPrefix, readAllTypes, readAllBoth string
 	head                                              string
@@ -207,6 +208,14 @@ func newQueries(schema string) queries {
 		WHERE stream_id = $1 AND version = $2 AND last_hash = $3
 		RETURNING ` + xidBase + ` AS base
 	), ` + insertPart("$2", 6),
+		// $1 stream, $2 its expected version or NULL for any. Counts deleted heads.
+		deleteStream: `WITH s AS (
+		DELETE FROM ` + streams + ` WHERE stream_id = $1 AND ($2::bigint IS NULL OR version = $2)
+		RETURNING stream_id
+	), e AS (
+		DELETE FROM ` + events + ` WHERE stream_id = $1 AND EXISTS (SELECT 1 FROM s)
+	)
+	SELECT count(*) FROM s`,
 		readForward: `SELECT ` + cols + ` FROM ` + events + `
 		WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`,
 		readBackward: `SELECT ` + cols + ` FROM ` + events + `

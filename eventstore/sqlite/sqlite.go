@@ -80,6 +80,7 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt
 var (
 	_ eventstore.Store         = (*Store)(nil)
 	_ eventstore.MultiAppender = (*Store)(nil)
+	_ eventstore.StreamDeleter = (*Store)(nil)
 )
 
 const schema = `
@@ -325,6 +326,57 @@ func (s *Store) appendPart(ctx context.Context, tx *sql.Tx, head, insert, upsert
 		return res, false, fmt.Errorf("sqlite event store: update %s: %w", stream, err)
 	}
 	return eventstore.AppendResult{Version: uint64(last), Position: uint64(pos)}, true, nil
+}
+
+// DeleteStream implements eventstore.StreamDeleter in one write transaction.
+func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventstore.ExpectedVersion) (err error) {
+	if err := eventstore.ValidateDelete(stream, expected); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return eventstore.ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite event store: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var version int64
+	var hash []byte
+	exists := true
+	head, err := s.txStmt(ctx, tx, sqlSelectHead)
+	if err != nil {
+		return fmt.Errorf("sqlite event store: prepare: %w", err)
+	}
+	err = head.QueryRowContext(ctx, stream).Scan(&version, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		exists, err = false, nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite event store: read %s: %w", stream, err)
+	}
+	switch {
+	case !exists && expected.IsAny():
+		return fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
+	case !expected.Check(exists, uint64(version)):
+		return &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: uint64(version), StreamExists: exists}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE stream_id = ?`, stream); err != nil {
+		return fmt.Errorf("sqlite event store: delete %s: %w", stream, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM streams WHERE stream_id = ?`, stream); err != nil {
+		return fmt.Errorf("sqlite event store: delete %s: %w", stream, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite event store: commit: %w", err)
+	}
+	return nil
 }
 
 // alreadyAppended reports whether events are already stored, in order and contiguously,
