@@ -24,7 +24,8 @@
 //     characters or with control characters (HTTP 400).
 //
 // Records expire TTL (default 24h) after their claim: the key may then be reused for any
-// request. A claim older than Lease (default 2 min) without a response counts as abandoned
+// request, and Store.Sweep deletes expired records' streams from stores that can delete
+// streams (SQLite, PostgreSQL), so that they leave the log. A claim older than Lease (default 2 min) without a response counts as abandoned
 // by a crashed process, and the next request with the same key and body takes it over.
 //
 // Responses with status ≥ 500, 408 or 429 are not stored: they say nothing about the
