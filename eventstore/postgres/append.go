@@ -176,32 +176,48 @@ func (s *Store) readHeadIDs(ctx context.Context, q querier, stream string, ids [
 	if err != nil {
 		return head{}, nil, err
 	}
-	type found struct {
-		version  uint64
-		id       [16]byte
-		position uint64
+	h, hits, err := scanHeadIDs(rows)
+	if err != nil {
+		return head{}, nil, err
 	}
-	var hits []found
+	if done, err = s.resolveHits(ctx, q, stream, ids, hits); err != nil {
+		return head{}, nil, err
+	}
+	return h, done, nil
+}
+
+// idHit is one of an append's event IDs found near the stream's head.
+type idHit struct {
+	version  uint64
+	id       [16]byte
+	position uint64
+}
+
+// scanHeadIDs reads the rows of the readHeadIDs query (and closes them).
+func scanHeadIDs(rows pgx.Rows) (h head, hits []idHit, err error) {
+	defer rows.Close()
 	for rows.Next() {
 		var v int64
 		var hash []byte
 		var ev, pos pgtype.Int8
 		var id pgtype.UUID
 		if err := rows.Scan(&v, &hash, &ev, &id, &pos); err != nil {
-			rows.Close()
 			return head{}, nil, err
 		}
 		h.exists, h.version = true, uint64(v)
 		copy(h.hash[:], hash)
 		if ev.Valid {
-			hits = append(hits, found{uint64(ev.Int64), id.Bytes, uint64(pos.Int64)})
+			hits = append(hits, idHit{uint64(ev.Int64), id.Bytes, uint64(pos.Int64)})
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return head{}, nil, err
-	}
+	return h, hits, rows.Err()
+}
+
+// resolveHits decides what event IDs found near the head mean: none, a previous append of
+// the same events (done is its result), or IDs reused out of place (ErrInvalidEvent).
+func (s *Store) resolveHits(ctx context.Context, q querier, stream string, ids [][16]byte, hits []idHit) (done *eventstore.AppendResult, err error) {
 	if len(hits) == 0 {
-		return h, nil, nil
+		return nil, nil
 	}
 	// Some IDs are stored: the events must all be there, contiguous and in order, starting
 	// where the first hit says the first event went.
@@ -215,12 +231,12 @@ func (s *Store) readHeadIDs(ctx context.Context, q querier, stream string, ids [
 	if idx >= 0 && hits[0].version >= uint64(idx) {
 		first := hits[0].version - uint64(idx)
 		if res, ok, err := s.matchRange(ctx, q, stream, first, ids); err != nil {
-			return head{}, nil, err
+			return nil, err
 		} else if ok {
-			return h, &res, nil
+			return &res, nil
 		}
 	}
-	return head{}, nil, fmt.Errorf("%w: stream %s already holds event %s at version %d, and the append does not repeat the events stored around it",
+	return nil, fmt.Errorf("%w: stream %s already holds event %s at version %d, and the append does not repeat the events stored around it",
 		eventstore.ErrInvalidEvent, stream, uuid.UUID(hits[0].id), hits[0].version)
 }
 

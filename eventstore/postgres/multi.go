@@ -22,7 +22,8 @@ var _ eventstore.MultiAppender = (*Store)(nil)
 // write of a single-stream append; one that matches no row (a stale head, a conflict)
 // fails its insert, which rolls the whole batch back, and the heads are read again as
 // for a single append. So with every head known (NoStream, or Exact with the head in the
-// cache) a multi-stream append is one round trip.
+// cache) a multi-stream append is one round trip, and otherwise two: one batch reading the
+// unknown heads, one writing.
 func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
 	if s.closed.Load() {
 		return nil, eventstore.ErrClosed
@@ -66,6 +67,10 @@ func (s *Store) appendMulti(ctx context.Context, parts []eventstore.StreamAppend
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
+		heads, err := s.multiHeads(ctx, parts, ids, done, res, attempt == 0)
+		if err != nil {
+			return nil, false, err
+		}
 		var b pgx.Batch
 		var writes []partWrite
 		var offset uint64
@@ -73,43 +78,7 @@ func (s *Store) appendMulti(ctx context.Context, parts []eventstore.StreamAppend
 			if done[i] {
 				continue
 			}
-			h, known := head{}, false
-			exact, isExact := p.Expected.Exact()
-			if attempt == 0 {
-				switch {
-				case p.Expected.IsNoStream():
-					known = true
-				case isExact:
-					if hash, ok := s.heads.get(p.Stream, exact); ok {
-						h, known = head{true, exact, hash}, true
-					}
-				}
-			}
-			if !known {
-				var err error
-				if p.Expected.IsAny() || p.Expected.IsStreamExists() {
-					var already *eventstore.AppendResult
-					h, already, err = s.readHeadIDs(ctx, s.pool, p.Stream, ids[i])
-					if err != nil {
-						return nil, false, err
-					}
-					if already != nil {
-						res[i], done[i] = *already, true
-						continue
-					}
-				} else if h, err = s.readHead(ctx, s.pool, p.Stream); err != nil {
-					return nil, false, err
-				}
-				if !p.Expected.Check(h.exists, h.version) {
-					// Either this part landed before (a no-op) or the batch conflicts.
-					r, err := s.conflict(ctx, s.pool, p.Stream, p.Expected, ids[i], h)
-					if err != nil {
-						return nil, false, err
-					}
-					res[i], done[i] = r, true
-					continue
-				}
-			}
+			h := heads[i]
 			k := uint64(len(p.Events))
 			prepared := eventstore.Chain(h.hash, p.Events)
 			first := uint64(0)
@@ -158,6 +127,95 @@ func (s *Store) appendMulti(ctx context.Context, parts []eventstore.StreamAppend
 			s.heads.forget(parts[w.part].Stream)
 		}
 	}
+}
+
+// multiHeads returns the head each part not yet done writes against. On the first attempt
+// NoStream parts assume a new stream and Exact parts take the head cache's word; every
+// other head is read, all in one batch (one round trip). A part whose expectation does
+// not hold is either an idempotent repeat — marked done with its original result — or the
+// batch's conflict, returned as the error.
+func (s *Store) multiHeads(ctx context.Context, parts []eventstore.StreamAppend, ids [][][16]byte, done []bool, res []eventstore.AppendResult, first bool) ([]head, error) {
+	heads := make([]head, len(parts))
+	var b pgx.Batch
+	var read []int
+	for i, p := range parts {
+		if done[i] {
+			continue
+		}
+		if first {
+			if p.Expected.IsNoStream() {
+				continue
+			}
+			if n, ok := p.Expected.Exact(); ok {
+				if hash, ok := s.heads.get(p.Stream, n); ok {
+					heads[i] = head{true, n, hash}
+					continue
+				}
+			}
+		}
+		if p.Expected.IsAny() || p.Expected.IsStreamExists() {
+			b.Queue(s.q.readHeadIDs, p.Stream, ids[i], int64(len(ids[i])+idempotencyWindow))
+		} else {
+			b.Queue(s.q.readHead, p.Stream)
+		}
+		read = append(read, i)
+	}
+	if len(read) == 0 {
+		return heads, nil
+	}
+	hits := make([][]idHit, len(parts))
+	br := s.pool.SendBatch(ctx, &b)
+	for _, i := range read {
+		p := parts[i]
+		var err error
+		if p.Expected.IsAny() || p.Expected.IsStreamExists() {
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				heads[i], hits[i], err = scanHeadIDs(rows)
+			}
+		} else {
+			var v int64
+			var hash []byte
+			err = br.QueryRow().Scan(&v, &hash)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				err = nil
+			case err == nil:
+				heads[i] = head{exists: true, version: uint64(v)}
+				copy(heads[i].hash[:], hash)
+			}
+		}
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+		if heads[i].exists {
+			s.heads.put(p.Stream, heads[i].version, heads[i].hash)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	// Follow-ups, rare, one statement each: repeats and conflicts.
+	for _, i := range read {
+		p, h := parts[i], heads[i]
+		if len(hits[i]) > 0 {
+			already, err := s.resolveHits(ctx, s.pool, p.Stream, ids[i], hits[i])
+			if err != nil {
+				return nil, err
+			}
+			res[i], done[i] = *already, true
+			continue
+		}
+		if !p.Expected.Check(h.exists, h.version) {
+			r, err := s.conflict(ctx, s.pool, p.Stream, p.Expected, ids[i], h)
+			if err != nil {
+				return nil, err
+			}
+			res[i], done[i] = r, true
+		}
+	}
+	return heads, nil
 }
 
 // sendParts runs a batch of n part statements in one implicit transaction and returns

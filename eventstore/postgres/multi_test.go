@@ -119,3 +119,48 @@ func TestMultiAppendOneTransaction(t *testing.T) {
 		t.Fatalf("positions %+v are not consecutive", res)
 	}
 }
+
+// TestMultiAppendStaleAndColdHeads: a store whose cached heads are stale (another store
+// appended since) or missing still detects conflicts and appends at the right versions.
+func TestMultiAppendStaleAndColdHeads(t *testing.T) {
+	ctx := testCtx(t)
+	schema, _ := freshSchema(t)
+	a := openStore(t, schema, postgres.Options{})
+	b := openStore(t, schema, postgres.Options{})
+	cat := eventstoretest.Category()
+	x, y := cat+"-x", cat+"-y"
+	ev := eventstoretest.NewEvent
+	if _, err := b.AppendMulti(ctx,
+		eventstore.StreamAppend{Stream: x, Expected: eventstore.NoStream, Events: []eventstore.EventData{ev("s.x", 0)}},
+		eventstore.StreamAppend{Stream: y, Expected: eventstore.NoStream, Events: []eventstore.EventData{ev("s.x", 0)}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	// a moves x on; b's cache still says version 0.
+	if _, err := a.Append(ctx, x, eventstore.Exact(0), ev("s.x", 1)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.AppendMulti(ctx,
+		eventstore.StreamAppend{Stream: y, Expected: eventstore.Exact(0), Events: []eventstore.EventData{ev("s.x", 1)}},
+		eventstore.StreamAppend{Stream: x, Expected: eventstore.Exact(0), Events: []eventstore.EventData{ev("s.x", 2)}},
+	)
+	var wev *eventstore.WrongExpectedVersionError
+	if !errors.As(err, &wev) || wev.Stream != x || wev.Actual != 1 {
+		t.Fatalf("stale head: %v", err)
+	}
+	// a has never seen y's head: cold reads, in one batch.
+	res, err := a.AppendMulti(ctx,
+		eventstore.StreamAppend{Stream: y, Expected: eventstore.Exact(0), Events: []eventstore.EventData{ev("s.x", 1)}},
+		eventstore.StreamAppend{Stream: x, Expected: eventstore.Exact(1), Events: []eventstore.EventData{ev("s.x", 2)}},
+		eventstore.StreamAppend{Stream: cat + "-z", Expected: eventstore.Any, Events: []eventstore.EventData{ev("s.x", 0)}},
+	)
+	if err != nil || res[0].Version != 1 || res[1].Version != 2 || res[2].Version != 0 {
+		t.Fatalf("cold heads: %+v %v", res, err)
+	}
+	for _, st := range []string{x, y, cat + "-z"} {
+		rep, err := eventstore.VerifyChains(ctx, b, st, nil)
+		if err != nil || rep.Broken != nil {
+			t.Fatalf("chain of %s: %+v %v", st, rep.Broken, err)
+		}
+	}
+}
