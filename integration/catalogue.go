@@ -77,7 +77,7 @@ var definitions = []Definition{
 		[]string{domain.OrderPlaced{}.EventType()}, OrderPlaced{},
 		OrderPlaced{CustomerID: "alice", Currency: "EUR", Lines: []OrderLine{{SKU: "TEE-RED-M", ProductID: "p1", Name: "Red tee", Quantity: 2,
 			UnitPrice: Money{1999, "EUR"}, Subtotal: exMoney, Discount: Money{0, "EUR"}, Net: Money{3360, "EUR"}, Tax: Money{638, "EUR"}, Gross: exMoney, TaxRate: 1900}},
-			Totals: Totals{Subtotal: exMoney, Discount: Money{0, "EUR"}, Net: Money{3360, "EUR"}, Tax: Money{638, "EUR"}, Gross: exMoney, Shipping: Money{495, "EUR"}, GrandTotal: Money{4493, "EUR"}},
+			Totals:          Totals{Subtotal: exMoney, Discount: Money{0, "EUR"}, Net: Money{3360, "EUR"}, Tax: Money{638, "EUR"}, Gross: exMoney, Shipping: Money{495, "EUR"}, GrandTotal: Money{4493, "EUR"}},
 			ShippingAddress: exAddr, BillingAddress: exAddr, PlacedAt: exAt}},
 	{"order.confirmed", 1, SubjectOrder, "Stock is reserved and the payment authorized: the order is paid and can be fulfilled.",
 		[]string{domain.OrderConfirmed{}.EventType()}, OrderConfirmed{}, OrderConfirmed{ConfirmedAt: exAt}},
