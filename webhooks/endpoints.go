@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -277,11 +278,12 @@ func (g *registry) apply(rec eventstore.RecordedEvent, box *sealer) error {
 // sealer encrypts signing secrets at rest.
 type sealer struct{ aead cipher.AEAD }
 
-func newSealer(key []byte) (*sealer, error) {
-	if len(key) != 32 {
-		return nil, errors.New("webhooks: SecretKey must be 32 bytes")
+func newSealer(secret []byte) (*sealer, error) {
+	if len(secret) < 32 {
+		return nil, errors.New("webhooks: SecretKey must be at least 32 bytes")
 	}
-	b, err := aes.NewCipher(key)
+	key := sha256.Sum256(append([]byte("orderengine webhook secrets\x00"), secret...))
+	b, err := aes.NewCipher(key[:])
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +329,8 @@ type Endpoints struct {
 // EndpointsConfig configures Endpoints.
 type EndpointsConfig struct {
 	Store eventstore.Store
-	// SecretKey (32 bytes) encrypts signing secrets in the log. Keep it outside the log
+	// SecretKey (at least 32 bytes; an AES-256 key is derived from it) encrypts signing
+	// secrets in the log. Keep it outside the log
 	// (e.g. a file next to the JWT secret); losing it means rotating every secret.
 	SecretKey []byte
 	Security  Security
