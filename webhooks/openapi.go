@@ -40,8 +40,8 @@ var (
 	dateTime = props{"type": "string", "format": "date-time"}
 )
 
-func ref(name string) props  { return props{"$ref": "#/components/schemas/" + name} }
-func arr(items any) props    { return props{"type": "array", "items": items} }
+func ref(name string) props { return props{"$ref": "#/components/schemas/" + name} }
+func arr(items any) props   { return props{"type": "array", "items": items} }
 func object(p props, required ...string) props {
 	o := props{"type": "object", "properties": p}
 	if len(required) > 0 {
@@ -156,4 +156,3 @@ func operationID(op operation) string {
 	}
 	return b.String()
 }
-
