@@ -115,9 +115,11 @@ type Delivery struct {
 // deliveryScan bounds how many records one delivery-log read looks at.
 const deliveryScan = 2000
 
-// Deliveries lists an endpoint's most recent deliveries, newest first, grouped from the
-// last attempts of its delivery log (before is a stream version cursor; 0 = from the end).
-// It returns the cursor of the next page, or 0 at the start of the log.
+// Deliveries lists an endpoint's most recent deliveries, newest first, grouped from its
+// delivery log read backwards (before is a cursor: a stream version; 0 reads from the end).
+// It returns the cursor of the next page, 0 at the start of the log. One page looks at
+// most at deliveryScan records, so a delivery with attempts further apart than that shows
+// the newer ones (its older attempts appear on a later page).
 func Deliveries(ctx context.Context, store eventstore.Store, endpointID string, limit int, before uint64) ([]Delivery, uint64, error) {
 	from := eventstore.End
 	if before > 0 {
@@ -125,9 +127,14 @@ func Deliveries(ctx context.Context, store eventstore.Store, endpointID string, 
 	}
 	byID := map[string]*Delivery{}
 	var order []string
-	var next uint64
-	scanned := 0
-	for scanned < deliveryScan {
+	collect := func() []Delivery {
+		out := make([]Delivery, len(order))
+		for i, id := range order {
+			out[i] = *byID[id]
+		}
+		return out
+	}
+	for scanned := 0; scanned < deliveryScan; {
 		recs, err := store.ReadStream(ctx, DeliveryStream(endpointID), eventstore.Backward, from, 200)
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			return []Delivery{}, 0, nil
@@ -135,10 +142,8 @@ func Deliveries(ctx context.Context, store eventstore.Store, endpointID string, 
 		if err != nil {
 			return nil, 0, err
 		}
-		done := false
 		for _, rec := range recs {
 			scanned++
-			next = rec.Version
 			if rec.Type != evAttempted {
 				continue
 			}
@@ -149,8 +154,7 @@ func Deliveries(ctx context.Context, store eventstore.Store, endpointID string, 
 			d := byID[a.DeliveryID]
 			if d == nil {
 				if len(order) == limit {
-					next, done = rec.Version+1, true
-					break
+					return collect(), rec.Version + 1, nil // the next page starts with this record
 				}
 				d = &Delivery{ID: a.DeliveryID, EventID: a.EventID, EventType: a.EventType, Position: a.Position, OrderID: a.OrderID, ProductID: a.ProductID}
 				switch a.Outcome {
@@ -166,19 +170,13 @@ func Deliveries(ctx context.Context, store eventstore.Store, endpointID string, 
 			}
 			d.Attempts = append([]Attempt{a}, d.Attempts...)
 		}
-		if done || len(recs) < 200 || recs[len(recs)-1].Version == 0 {
-			if !done && (len(recs) < 200 || recs[len(recs)-1].Version == 0) {
-				next = 0
-			}
-			break
+		last := recs[len(recs)-1].Version
+		if last == 0 {
+			return collect(), 0, nil
 		}
-		from = recs[len(recs)-1].Version - 1
+		from = last - 1
 	}
-	out := make([]Delivery, len(order))
-	for i, id := range order {
-		out[i] = *byID[id]
-	}
-	return out, next, nil
+	return collect(), from + 1, nil
 }
 
 // findAttempt returns the last recorded attempt of a delivery (within deliveryScan records).

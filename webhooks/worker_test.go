@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -346,5 +347,44 @@ func TestRotationSignsWithBoth(t *testing.T) {
 	}
 	if verify(oldSecret, r.header, r.body, e.clock.Now()) == nil || verify(newSecret, r.header, r.body, e.clock.Now()) != nil {
 		t.Fatal("after the overlap the old secret still verifies, or the new one does not")
+	}
+}
+
+// TestDeliveryLogPages: following nextCursor lists every delivery once, newest first.
+func TestDeliveryLogPages(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	ep := e.register(rc)
+	stop := e.start(e.cfg)
+	for i := range 7 {
+		e.orderStep(fmt.Sprintf("page%d", i), 0)
+	}
+	waitFor(t, "deliveries", 5*time.Second, func() bool { return len(rc.received()) == 7 })
+	stop()
+	var all []webhooks.Delivery
+	cursor := uint64(0)
+	for page := 0; ; page++ {
+		ds, next, err := e.eps.Deliveries(context.Background(), ep.ID, 3, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) > 3 || page > 5 {
+			t.Fatalf("page %d has %d items", page, len(ds))
+		}
+		all = append(all, ds...)
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	if len(all) != 7 {
+		t.Fatalf("%d deliveries listed, want 7", len(all))
+	}
+	seen := map[string]bool{}
+	for i, d := range all {
+		if seen[d.ID] || d.Status != "delivered" || len(d.Attempts) != 1 || (i > 0 && d.Position > all[i-1].Position) {
+			t.Fatalf("delivery %d: %+v", i, d)
+		}
+		seen[d.ID] = true
 	}
 }
