@@ -142,6 +142,9 @@ func Deliveries(ctx context.Context, store eventstore.Store, endpointID string, 
 		if err != nil {
 			return nil, 0, err
 		}
+		if len(recs) == 0 {
+			return collect(), 0, nil
+		}
 		for _, rec := range recs {
 			scanned++
 			if rec.Type != evAttempted {
@@ -184,7 +187,7 @@ func findAttempt(ctx context.Context, store eventstore.Store, endpointID, id str
 	from := eventstore.End
 	for scanned := 0; scanned < deliveryScan; {
 		recs, err := store.ReadStream(ctx, DeliveryStream(endpointID), eventstore.Backward, from, 200)
-		if errors.Is(err, eventstore.ErrStreamNotFound) {
+		if errors.Is(err, eventstore.ErrStreamNotFound) || (err == nil && len(recs) == 0) {
 			break
 		}
 		if err != nil {

@@ -425,7 +425,7 @@ func (r *runner) restore(ctx context.Context) error {
 	from := eventstore.End
 	for !found {
 		recs, err := r.w.c.Store.ReadStream(ctx, r.stream, eventstore.Backward, from, 200)
-		if errors.Is(err, eventstore.ErrStreamNotFound) {
+		if errors.Is(err, eventstore.ErrStreamNotFound) || (err == nil && len(recs) == 0) {
 			break
 		}
 		if err != nil {
@@ -524,6 +524,12 @@ func (r *runner) takeControls(ctx context.Context) error {
 		if int64(c.version) <= r.ctlDone {
 			continue
 		}
+		if it := r.queued(c.r.DeliveryID); it != nil {
+			// Still waiting for its next try: try now, in its place in the order's queue.
+			it.nextAt = time.Time{}
+			r.ctlDone = max(r.ctlDone, int64(c.version))
+			continue
+		}
 		recs, err := r.w.c.Log.ReadAll(ctx, c.r.Position-1, 1, eventstore.Filter{})
 		if err != nil {
 			return err
@@ -542,6 +548,18 @@ func (r *runner) takeControls(ctx context.Context) error {
 		it.key = "manual:" + it.id // a manual retry holds back nothing
 		r.enqueue(it)
 		r.ctlDone = max(r.ctlDone, int64(c.version))
+	}
+	return nil
+}
+
+// queued returns the queued (not manual) item with a webhook-id.
+func (r *runner) queued(id string) *item {
+	for _, q := range r.queues {
+		for _, it := range q {
+			if it.id == id && !it.manual {
+				return it
+			}
+		}
 	}
 	return nil
 }

@@ -359,7 +359,10 @@ func TestDeliveryLogPages(t *testing.T) {
 	for i := range 7 {
 		e.orderStep(fmt.Sprintf("page%d", i), 0)
 	}
-	waitFor(t, "deliveries", 5*time.Second, func() bool { return len(rc.received()) == 7 })
+	waitFor(t, "recorded deliveries", 5*time.Second, func() bool {
+		ds, _, _ := e.eps.Deliveries(context.Background(), ep.ID, 100, 0)
+		return len(ds) == 7
+	})
 	stop()
 	var all []webhooks.Delivery
 	cursor := uint64(0)
@@ -386,5 +389,47 @@ func TestDeliveryLogPages(t *testing.T) {
 			t.Fatalf("delivery %d: %+v", i, d)
 		}
 		seen[d.ID] = true
+	}
+}
+
+// TestManualRetryOfPendingDeliveryTriesNow: retrying a delivery that waits for its next
+// try sends it at once, in its place: the order's later events still follow it.
+func TestManualRetryOfPendingDeliveryTriesNow(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	ep := e.register(rc)
+	var fail atomic.Bool
+	fail.Store(true)
+	rc.setStatus(func(received) int {
+		if fail.Load() {
+			return 503
+		}
+		return 200
+	})
+	cfg := e.cfg
+	cfg.Schedule = []time.Duration{time.Hour} // the automatic retry would come in an hour
+	e.start(cfg)
+	e.orderStep("now", 0)
+	e.orderStep("now", 1)
+	var d webhooks.Delivery
+	waitFor(t, "a pending delivery", 5*time.Second, func() bool {
+		ds, _, _ := e.eps.Deliveries(context.Background(), ep.ID, 10, 0)
+		if len(ds) == 1 && ds[0].Status == "pending" {
+			d = ds[0]
+			return true
+		}
+		return false
+	})
+	if d.NextAttemptAt == nil || time.Until(*d.NextAttemptAt) < 30*time.Minute {
+		t.Fatalf("next attempt %v", d.NextAttemptAt)
+	}
+	fail.Store(false)
+	if err := e.eps.RetryDelivery(context.Background(), d.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both events", 5*time.Second, func() bool { return len(rc.received()) == 2 })
+	checkOrder(t, rc.received())
+	if got := rc.received(); got[0].id != d.ID || len(got) != 2 {
+		t.Fatalf("first accepted %s, want %s", got[0].id, d.ID)
 	}
 }
