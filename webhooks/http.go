@@ -279,9 +279,8 @@ func (a *API) test(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	wk := &Worker{c: WorkerConfig{Client: a.c.Client, Timeout: 10 * time.Second, Now: a.c.Now}}
 	id := deliveryID(ep.ID, ev.ID)
-	res := wk.send(r.Context(), ep, id, body)
+	res := send(r.Context(), a.c.Client, 10*time.Second, now, ep, id, body)
 	out := PingResult{DeliveryID: id, StatusCode: res.status, LatencyMs: res.latency.Milliseconds(), OK: res.status >= 200 && res.status < 300}
 	if res.err != nil {
 		out.Error = truncate(res.err.Error(), 300)

@@ -260,7 +260,9 @@ func (w *Worker) supervise(ctx context.Context) error {
 				h.cancel()
 				continue
 			}
-			h.r.update(ep.clone())
+			if len(recs) > 0 {
+				h.r.update(ep.clone())
+			}
 		}
 		for _, id := range reg.order {
 			ep := reg.byID[id]
@@ -540,7 +542,10 @@ func (r *runner) takeControls(ctx context.Context) error {
 			continue
 		}
 		it, ok, err := r.newItem(recs[0])
-		if err != nil || !ok {
+		if err != nil {
+			return err
+		}
+		if !ok {
 			r.ctlDone = max(r.ctlDone, int64(c.version))
 			continue
 		}
@@ -570,9 +575,9 @@ func (r *runner) newItem(rec eventstore.RecordedEvent) (*item, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		// An event this build cannot decode is logged and skipped, never a stuck endpoint.
-		r.w.c.Logger.Error("webhooks: cannot translate event; skipped", "position", rec.Position, "type", rec.Type, "err", err)
-		return nil, false, nil
+		// Skipping would lose the event for good; stopping (the supervisor restarts the
+		// runner) waits for a build that can read it, e.g. during a rolling upgrade.
+		return nil, false, fmt.Errorf("event at position %d: %w", rec.Position, err)
 	}
 	body, err := ev.Marshal()
 	if err != nil {
@@ -828,11 +833,14 @@ func (r *runner) checkpoint() checkpointRecord {
 	return ck
 }
 
-// send makes one signed attempt.
 func (w *Worker) send(ctx context.Context, ep *Endpoint, id string, body []byte) result {
-	at := w.c.Now()
+	return send(ctx, w.c.Client, w.c.Timeout, w.c.Now(), ep, id, body)
+}
+
+// send makes one signed attempt at time at.
+func send(ctx context.Context, client *http.Client, timeout time.Duration, at time.Time, ep *Endpoint, id string, body []byte) result {
 	res := result{at: at}
-	ctx, cancel := context.WithTimeout(ctx, w.c.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
@@ -845,7 +853,7 @@ func (w *Worker) send(ctx context.Context, ep *Endpoint, id string, body []byte)
 	req.Header.Set(HeaderTimestamp, fmt.Sprint(at.Unix()))
 	req.Header.Set(HeaderSignature, signatureHeader(ep.keysAt(at), id, at, body))
 	start := time.Now()
-	resp, err := w.c.Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		res.latency, res.err = time.Since(start), err
 		return res
