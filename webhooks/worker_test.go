@@ -433,3 +433,22 @@ func TestManualRetryOfPendingDeliveryTriesNow(t *testing.T) {
 		t.Fatalf("first accepted %s, want %s", got[0].id, d.ID)
 	}
 }
+
+func TestParseSchedule(t *testing.T) {
+	got, err := webhooks.ParseSchedule("5s, 5m,2h")
+	if err != nil || !slices.Equal(got, []time.Duration{5 * time.Second, 5 * time.Minute, 2 * time.Hour}) {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range []string{"", "5s,,1m", "-1s", "soon"} {
+		if _, err := webhooks.ParseSchedule(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	var total time.Duration
+	for _, d := range webhooks.DefaultSchedule {
+		total += d
+	}
+	if total < 70*time.Hour || total > 74*time.Hour {
+		t.Fatalf("the default schedule spans %s, want about 3 days", total)
+	}
+}
