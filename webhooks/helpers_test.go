@@ -80,7 +80,7 @@ type received struct {
 // receiver is a real HTTP server that verifies every request's signature and answers with
 // what status returns.
 type receiver struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	mu     sync.Mutex
 	secret string
@@ -92,7 +92,7 @@ type receiver struct {
 	now    func() time.Time
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	rc := &receiver{t: t, status: func(received) int { return 204 }, now: time.Now}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -150,7 +150,7 @@ func (rc *receiver) distinct() map[string]received {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store eventstore.Store
 	eps   *webhooks.Endpoints
 	cfg   webhooks.WorkerConfig
@@ -170,7 +170,7 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
 	if err != nil {
@@ -269,7 +269,7 @@ func (e *env) orderStep(orderID string, step int) uint64 {
 	return e.append("order-"+orderID, ev)
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
