@@ -116,16 +116,14 @@ func AsyncAPI() map[string]any {
 		props["data"] = dataRef
 		req := payload["required"].([]string)
 		req = append([]string(nil), req...)
-		switch d.Subject {
-		case SubjectOrder:
-			delete(props, "productId")
-			req = append(req, "orderId")
-		case SubjectProduct:
-			delete(props, "orderId")
-			req = append(req, "productId")
-		default:
-			delete(props, "orderId")
-			delete(props, "productId")
+		keep := map[Subject]string{SubjectOrder: "orderId", SubjectProduct: "productId", SubjectInventory: "sku"}[d.Subject]
+		for _, f := range []string{"orderId", "productId", "sku"} {
+			if f != keep {
+				delete(props, f)
+			}
+		}
+		if keep != "" {
+			req = append(req, keep)
 		}
 		payload["required"] = req
 		key := d.Type
@@ -187,6 +185,8 @@ func example(d Definition) map[string]any {
 		ev.OrderID = "b8990c2e-5d1f-4f7e-9c0a-1d2e3f405162"
 	case SubjectProduct:
 		ev.ProductID = "5e6f7a8b-1c2d-4e3f-8a9b-0c1d2e3f4a5b"
+	case SubjectInventory:
+		ev.SKU = "TEE-RED-M"
 	}
 	var m map[string]any
 	b, _ := ev.Marshal()

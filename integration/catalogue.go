@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,9 @@ type Subject string
 const (
 	SubjectOrder   Subject = "order"
 	SubjectProduct Subject = "product"
-	SubjectNone    Subject = "" // ping
+	// SubjectInventory events are about one SKU's stock (envelope field sku).
+	SubjectInventory Subject = "inventory"
+	SubjectNone      Subject = "" // ping
 )
 
 // Event is the envelope every integration event travels in.
@@ -35,6 +38,7 @@ type Event struct {
 	Position  uint64 `json:"position" doc:"Global log position: strictly increasing; replays start from one."`
 	OrderID   string `json:"orderId,omitempty" doc:"Set on order, payment and refund events."`
 	ProductID string `json:"productId,omitempty" doc:"Set on product events."`
+	SKU       string `json:"sku,omitempty" doc:"Set on inventory events."`
 	// Data is one of the data types of Definitions.
 	Data any `json:"data"`
 }
@@ -46,6 +50,8 @@ func (e Event) Key() string {
 		return "order:" + e.OrderID
 	case e.ProductID != "":
 		return "product:" + e.ProductID
+	case e.SKU != "":
+		return "sku:" + e.SKU
 	}
 	return "event:" + e.ID
 }
@@ -111,6 +117,9 @@ var definitions = []Definition{
 		ProductPriceChanged{SKU: "TEE-RED-M", OldPrice: Money{1999, "EUR"}, NewPrice: Money{1799, "EUR"}, ChangedAt: exAt}},
 	{"product.archived", 1, SubjectProduct, "A product is no longer sold.",
 		[]string{domain.ProductArchived{}.EventType()}, ProductArchived{}, ProductArchived{Reason: "end of line", ArchivedAt: exAt}},
+	{"inventory.low_stock", 1, SubjectInventory, "A SKU's available stock (over every warehouse) fell to or below the low-stock threshold.",
+		[]string{domain.InventoryReserved{}.EventType(), domain.InventoryAdjusted{}.EventType()}, InventoryLowStock{},
+		InventoryLowStock{Available: 4, Threshold: 5, Cause: "reserved", At: exAt}},
 	{PingType, 1, SubjectNone, "Sent by POST /v1/webhook-endpoints/{id}/test to check an endpoint; never derived from the log.",
 		nil, Ping{}, Ping{EndpointID: "0b7c1d2e-…", SentAt: exAt}},
 }
@@ -159,9 +168,10 @@ func SourceTypes(types []string) []string {
 // an internal record). Translate returns it for most of the log.
 var ErrNotIntegration = errors.New("no integration event for this log event")
 
-// Translator turns log events into integration events.
+// Translator turns log events into integration events. It is safe for concurrent use.
 type Translator struct {
-	reg *domain.Registry
+	reg   *domain.Registry
+	stock *stockFold // nil: no inventory.low_stock
 }
 
 // NewTranslator uses reg to decode (and upcast) stored domain events.
@@ -170,6 +180,11 @@ func NewTranslator(reg *domain.Registry) *Translator { return &Translator{reg: r
 // Translate derives the integration event of a recorded log event, or ErrNotIntegration.
 // Internal fields never cross: the data is built field by field from the domain event.
 func (t *Translator) Translate(rec eventstore.RecordedEvent) (Event, error) {
+	return t.TranslateContext(context.Background(), rec)
+}
+
+// TranslateContext is Translate with a context for the reads inventory.low_stock makes.
+func (t *Translator) TranslateContext(ctx context.Context, rec eventstore.RecordedEvent) (Event, error) {
 	if !slices.Contains(allSources, rec.Type) {
 		return Event{}, ErrNotIntegration
 	}
@@ -226,6 +241,15 @@ func (t *Translator) Translate(rec eventstore.RecordedEvent) (Event, error) {
 		ev.Type, ev.ProductID, ev.Data = "product.price_changed", e.ProductID, ProductPriceChanged{SKU: e.SKU, OldPrice: money(e.OldPrice), NewPrice: money(e.NewPrice), ChangedAt: e.At.UTC()}
 	case domain.ProductArchived:
 		ev.Type, ev.ProductID, ev.Data = "product.archived", e.ProductID, ProductArchived{Reason: e.Reason, ArchivedAt: e.At.UTC()}
+	case domain.InventoryReserved, domain.InventoryAdjusted:
+		if t.stock == nil {
+			return Event{}, ErrNotIntegration
+		}
+		low, err := t.stock.lowStock(ctx, rec, d)
+		if err != nil {
+			return Event{}, err
+		}
+		ev.Type, ev.SKU, ev.Data = low.Type, low.SKU, low.Data
 	default:
 		return Event{}, ErrNotIntegration
 	}

@@ -192,3 +192,12 @@ type Ping struct {
 	EndpointID string    `json:"endpointId"`
 	SentAt     time.Time `json:"sentAt"`
 }
+
+// InventoryLowStock: a SKU's available stock (on hand − reserved, over every warehouse)
+// fell to or below the low-stock threshold.
+type InventoryLowStock struct {
+	Available int64     `json:"available" doc:"Units available after the change, over every warehouse."`
+	Threshold int64     `json:"threshold" doc:"The low-stock threshold: low means available ≤ threshold."`
+	Cause     string    `json:"cause" doc:"What lowered it: reserved (an order) or adjusted (a stock correction)."`
+	At        time.Time `json:"at"`
+}

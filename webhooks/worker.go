@@ -542,7 +542,7 @@ func (r *runner) takeControls(ctx context.Context) error {
 			r.ctlDone = max(r.ctlDone, int64(c.version))
 			continue
 		}
-		it, ok, err := r.newItem(recs[0])
+		it, ok, err := r.newItem(ctx, recs[0])
 		if err != nil {
 			return err
 		}
@@ -570,8 +570,8 @@ func (r *runner) queued(id string) *item {
 	return nil
 }
 
-func (r *runner) newItem(rec eventstore.RecordedEvent) (*item, bool, error) {
-	ev, err := r.w.c.Translator.Translate(rec)
+func (r *runner) newItem(ctx context.Context, rec eventstore.RecordedEvent) (*item, bool, error) {
+	ev, err := r.w.c.Translator.TranslateContext(ctx, rec)
 	if errors.Is(err, integration.ErrNotIntegration) {
 		return nil, false, nil
 	}
@@ -616,7 +616,7 @@ func (r *runner) fill(ctx context.Context) (int, error) {
 	n := 0
 	for _, rec := range recs {
 		r.cursor = rec.Position
-		it, ok, err := r.newItem(rec)
+		it, ok, err := r.newItem(ctx, rec)
 		if err != nil {
 			return n, err
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/integration"
 	"github.com/orderengine/orderengine/webhooks"
 )
 
@@ -450,5 +452,29 @@ func TestParseSchedule(t *testing.T) {
 	}
 	if total < 70*time.Hour || total > 74*time.Hour {
 		t.Fatalf("the default schedule spans %s, want about 3 days", total)
+	}
+}
+
+// TestLowStockDelivered: with WithLowStock, an endpoint subscribed to inventory.low_stock
+// receives it when a reservation takes the stock to the threshold, and nothing else.
+func TestLowStockDelivered(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	e.register(rc, "inventory.low_stock")
+	cfg := e.cfg
+	cfg.Translator = integration.NewTranslator(domain.NewDomainRegistry()).WithLowStock(e.store, 5)
+	e.start(cfg)
+	at := time.Now()
+	e.append("inventory-CUP-1", domain.InventoryReceived{SKU: "CUP-1", Warehouse: "main", Quantity: 10, At: at})
+	e.orderStep("low", 0)
+	for i, n := range []int64{3, 3, 1} { // 7, 4 (low), 3
+		e.append("inventory-CUP-1", domain.InventoryReserved{SKU: "CUP-1", OrderID: fmt.Sprint("o", i), Quantity: n,
+			Allocations: []domain.Allocation{{Warehouse: "main", Quantity: n}}, ExpiresAt: at.Add(time.Hour), At: at})
+	}
+	waitFor(t, "low stock", 5*time.Second, func() bool { return len(rc.received()) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	got := rc.received()
+	if len(got) != 1 || got[0].ev.Type != "inventory.low_stock" || !strings.Contains(string(got[0].body), `"available":4`) {
+		t.Fatalf("received %d: %s", len(got), got[0].body)
 	}
 }
