@@ -63,11 +63,27 @@ type Attempt struct {
 }
 
 type checkpointRecord struct {
-	Position   uint64 `json:"position"`
-	Generation int    `json:"generation"`
+	// Position: every event up to it is settled (the low watermark).
+	Position uint64 `json:"position"`
+	// Cursor: the log was read up to it; Pending are the positions read but unsettled.
+	// A restart re-queues Pending and reads on after Cursor, so an order that fails for
+	// days does not make a restart send everything since again. Cursor 0: not recorded
+	// (too many pending), restart from Position.
+	Cursor     uint64         `json:"cursor,omitempty"`
+	Pending    []pendingEntry `json:"pending,omitempty"`
+	Generation int            `json:"generation"`
 	// ControlVersion: retry requests of the endpoints stream up to this version are done.
 	ControlVersion int64     `json:"controlVersion"`
 	At             time.Time `json:"at"`
+}
+
+// pendingEntry is an unsettled event at a checkpoint, with its retry state so that a
+// restart keeps the attempt count, the first attempt's time and the next try.
+type pendingEntry struct {
+	Position uint64 `json:"p"`
+	Attempt  int    `json:"a,omitempty"`
+	First    int64  `json:"f,omitempty"` // Unix ms
+	Next     int64  `json:"n,omitempty"` // Unix ms
 }
 
 // deliveryID is the webhook-id of an event for an endpoint: the same on every retry and

@@ -300,3 +300,12 @@ func checkOrder(t *testing.T, got []received) {
 		last[r.ev.OrderID] = r.ev.Position
 	}
 }
+
+// mustEndpoint returns the id of the only endpoint.
+func (e *env) mustEndpoint(t testing.TB) string {
+	eps, err := e.eps.List(context.Background())
+	if err != nil || len(eps) != 1 {
+		t.Fatalf("%d endpoints, %v", len(eps), err)
+	}
+	return eps[0].ID
+}

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -424,6 +425,7 @@ func (r *runner) restore(ctx context.Context) error {
 	r.cursor, r.gen, r.ctlDone = r.ep.StartPosition, 0, -1
 	r.settled, r.restored = map[string]bool{}, map[string]Attempt{}
 	var after []Attempt // newest first
+	var pending []pendingEntry
 	found := false
 	from := eventstore.End
 	for !found {
@@ -445,6 +447,9 @@ func (r *runner) restore(ctx context.Context) error {
 					return fmt.Errorf("%s@%d: %w", rec.Stream, rec.Version, err)
 				}
 				r.cursor, r.gen, r.ctlDone, r.lastCkpt = c.Position, c.Generation, c.ControlVersion, c
+				if c.Cursor > 0 {
+					r.cursor, pending = c.Cursor, c.Pending
+				}
 				found = true
 			case evAttempted:
 				var a Attempt
@@ -480,7 +485,42 @@ func (r *runner) restore(ctx context.Context) error {
 			delete(r.restored, a.DeliveryID)
 		}
 	}
+	// Re-queue what was pending at the checkpoint, in log order.
+	for _, p := range pending {
+		recs, err := r.w.c.Log.ReadAll(ctx, p.Position-1, 1, eventstore.Filter{})
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 || recs[0].Position != p.Position {
+			continue
+		}
+		it, ok, err := r.newItem(ctx, recs[0])
+		if err != nil {
+			return err
+		}
+		if ok && r.ep.subscribed(it.ev.Type) && !r.settled[it.id] {
+			it.attempt = p.Attempt
+			if p.First != 0 {
+				it.first = time.UnixMilli(p.First)
+			}
+			if p.Next != 0 {
+				it.nextAt = time.UnixMilli(p.Next)
+			}
+			r.applyRestored(it) // attempts made after the checkpoint win
+			r.enqueue(it)
+		}
+	}
 	return nil
+}
+
+// applyRestored carries a failing delivery's attempt count and next try over a restart.
+func (r *runner) applyRestored(it *item) {
+	if a, ok := r.restored[it.id]; ok {
+		it.attempt, it.first = a.Attempt, a.FirstAttemptAt
+		if a.NextAttemptAt != nil {
+			it.nextAt = *a.NextAttemptAt
+		}
+	}
 }
 
 // startReplay moves the cursor back to the endpoint's replay position. Queued events
@@ -623,12 +663,7 @@ func (r *runner) fill(ctx context.Context) (int, error) {
 		if !ok || !r.ep.subscribed(it.ev.Type) || r.settled[it.id] {
 			continue
 		}
-		if a, ok := r.restored[it.id]; ok {
-			it.attempt, it.first = a.Attempt, a.FirstAttemptAt
-			if a.NextAttemptAt != nil {
-				it.nextAt = *a.NextAttemptAt
-			}
-		}
+		r.applyRestored(it)
 		r.enqueue(it)
 		n++
 	}
@@ -780,7 +815,8 @@ func (r *runner) pop(it *item) {
 func (r *runner) flush(ctx context.Context, force bool) error {
 	ck := r.checkpoint()
 	now := r.w.c.Now()
-	if ck.Position != r.lastCkpt.Position || ck.Generation != r.lastCkpt.Generation || ck.ControlVersion != r.lastCkpt.ControlVersion {
+	if ck.Position != r.lastCkpt.Position || ck.Cursor != r.lastCkpt.Cursor || ck.Generation != r.lastCkpt.Generation ||
+		ck.ControlVersion != r.lastCkpt.ControlVersion || !slices.Equal(ck.Pending, r.lastCkpt.Pending) {
 		if force || now.Sub(r.lastCkptAt) >= r.w.c.CheckpointEvery {
 			ck.At = now.UTC()
 			b, _ := json.Marshal(ck)
@@ -810,10 +846,16 @@ func (r *runner) flush(ctx context.Context, force bool) error {
 	return nil
 }
 
-// checkpoint is the safe restart point: before the oldest queued event, or the cursor.
+// maxCheckpointPending bounds the pending events one checkpoint records (10 to 60 bytes
+// each, under the store's 1 MiB event limit).
+const maxCheckpointPending = 10_000
+
+// checkpoint is the restart point: the cursor and the positions still pending, and the
+// low watermark before the oldest of them.
 func (r *runner) checkpoint() checkpointRecord {
-	ck := checkpointRecord{Position: r.cursor, Generation: r.gen, ControlVersion: r.ctlDone}
+	ck := checkpointRecord{Position: r.cursor, Cursor: r.cursor, Generation: r.gen, ControlVersion: r.ctlDone}
 	minCtl := int64(-1)
+	var pending []pendingEntry
 	for _, q := range r.queues {
 		for _, it := range q {
 			if it.manual {
@@ -822,10 +864,24 @@ func (r *runner) checkpoint() checkpointRecord {
 				}
 				continue
 			}
+			pe := pendingEntry{Position: it.ev.Position, Attempt: it.attempt}
+			if !it.first.IsZero() {
+				pe.First = it.first.UnixMilli()
+			}
+			if !it.nextAt.IsZero() {
+				pe.Next = it.nextAt.UnixMilli()
+			}
+			pending = append(pending, pe)
 			if it.ev.Position-1 < ck.Position {
 				ck.Position = it.ev.Position - 1
 			}
 		}
+	}
+	if len(pending) > maxCheckpointPending {
+		ck.Cursor = 0 // too big for one event: a restart starts from Position
+	} else {
+		slices.SortFunc(pending, func(a, b pendingEntry) int { return cmp.Compare(a.Position, b.Position) })
+		ck.Pending = pending
 	}
 	// Retry requests are done up to the newest taken, unless an older one is still open.
 	if minCtl >= 0 {

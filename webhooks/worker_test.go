@@ -478,3 +478,73 @@ func TestLowStockDelivered(t *testing.T) {
 		t.Fatalf("received %d: %s", len(got), got[0].body)
 	}
 }
+
+// TestRestartWithAFailingOrderResendsLittle: one order fails for a long time while the
+// others are delivered; a restart re-queues the failing order's events from the checkpoint
+// and does not send the delivered ones again.
+func TestRestartWithAFailingOrderResendsLittle(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	e.register(rc)
+	var block atomic.Bool
+	block.Store(true)
+	rc.setStatus(func(r received) int {
+		if r.ev.OrderID == "stuck" && block.Load() {
+			return 500
+		}
+		return 200
+	})
+	cfg := e.cfg
+	cfg.Schedule = []time.Duration{20 * time.Millisecond, time.Hour}
+	stop := e.start(cfg)
+	e.orderStep("stuck", 0)
+	want := 0
+	for step := range 3 {
+		for i := range 10 {
+			e.orderStep(fmt.Sprint("ok", i), step)
+			want++
+		}
+	}
+	e.orderStep("stuck", 1)
+	waitFor(t, "the other orders", 5*time.Second, func() bool { return len(rc.distinct()) == want })
+	time.Sleep(50 * time.Millisecond) // attempts recorded, checkpoint written
+	stop()
+	before := len(rc.received())
+	block.Store(false)
+	e.start(cfg)
+	// The stuck event keeps its retry state over the restart: its next try is in an hour,
+	// so nothing is sent; a manual retry sends it, then the order's next event follows.
+	time.Sleep(150 * time.Millisecond)
+	if n := len(rc.received()); n != before {
+		t.Fatalf("%d requests accepted right after the restart", n-before)
+	}
+	id := e.mustEndpoint(t)
+	var stuck webhooks.Delivery
+	ds, _, _ := e.eps.Deliveries(context.Background(), id, 100, 0)
+	for _, d := range ds {
+		if d.OrderID == "stuck" {
+			stuck = d
+		}
+	}
+	if stuck.Status != "pending" || stuck.NextAttemptAt == nil || time.Until(*stuck.NextAttemptAt) < 30*time.Minute {
+		t.Fatalf("stuck delivery %+v", stuck)
+	}
+	if err := e.eps.RetryDelivery(context.Background(), stuck.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stuck order", 5*time.Second, func() bool { return len(rc.distinct()) == want+2 })
+	time.Sleep(50 * time.Millisecond)
+	got := rc.received()
+	if resent := len(got) - before - 2; resent != 0 {
+		t.Fatalf("%d delivered events were sent again after the restart", resent)
+	}
+	checkOrder(t, got)
+	ds, _, _ = e.eps.Deliveries(context.Background(), id, 100, 0)
+	for _, d := range ds {
+		if d.ID == stuck.ID {
+			if n := d.Attempts[len(d.Attempts)-1].Attempt; n != 3 || d.Status != "delivered" {
+				t.Fatalf("the stuck event: status %s, last attempt number %d, want delivered at 3", d.Status, n)
+			}
+		}
+	}
+}
