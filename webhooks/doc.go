@@ -22,11 +22,11 @@
 //
 // The worker reads the log through Log (ReadAll from a position with an event-type
 // filter, and Head), so it can become a sink of the shared projection engine. What it
-// would need from that engine: deliver, per sink instance (one per endpoint), the events
-// after a checkpoint the sink owns, filtered by event type; let the sink hold events back
-// (its queues) and report a checkpoint lower than the last event handed to it (the
-// position before its oldest unsettled event), rather than the engine advancing it on
-// every batch; let a sink be reset to an earlier position at run time (replay) and added
-// or removed while running (endpoints come and go); and share the engine's lease instead
-// of this package's. The checkpoint itself can stay in the sink's own stream.
+// would need from that engine: a sink instance per endpoint, created and removed while
+// the engine runs; events after a position the sink chooses (its own cursor, and earlier
+// again on replay), filtered by event type; no engine-side checkpoint for it — the sink
+// keeps its own (cursor, pending events with retry state) in its delivery stream, since
+// it holds events back for hours while later ones flow; back-pressure (the sink stops
+// taking events while it holds too many); and the engine's lease instead of this
+// package's Lease.
 package webhooks
