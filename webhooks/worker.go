@@ -779,7 +779,7 @@ func (r *runner) sendDue(ctx context.Context) (sent int, disabled bool, err erro
 	reason := ""
 	switch {
 	case gone:
-		reason = "the receiver answered 410 Gone"
+		reason = reasonGone
 	case r.w.c.DisableAfter > 0 && !r.failingSince.IsZero() && now.Sub(r.failingSince) >= r.w.c.DisableAfter:
 		reason = fmt.Sprintf("every attempt failed for %s", now.Sub(r.failingSince).Round(time.Second))
 	}
@@ -798,6 +798,9 @@ func (r *runner) sendDue(ctx context.Context) (sent int, disabled bool, err erro
 	}
 	return len(due), false, nil
 }
+
+// reasonGone is why an endpoint that answered 410 is disabled.
+const reasonGone = "the receiver answered 410 Gone"
 
 func (r *runner) pop(it *item) {
 	q := r.queues[it.key]
