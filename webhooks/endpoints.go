@@ -389,8 +389,10 @@ func (s *Endpoints) change(ctx context.Context, decide func(g *registry) ([]any,
 		if err != nil {
 			return fmt.Errorf("append to %s: %w", EndpointsStream, err)
 		}
-		_, err = s.reg.catchUp(ctx, s.store, s.box)
-		return err
+		// The change is stored; a failed read here only delays the cache (the next call
+		// catches up), so it is not the caller's error.
+		_, _ = s.reg.catchUp(ctx, s.store, s.box)
+		return nil
 	}
 }
 

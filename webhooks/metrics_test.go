@@ -29,9 +29,12 @@ func TestPrometheusHooks(t *testing.T) {
 		got, _ := e.eps.Get(context.Background(), ep.ID)
 		return !got.Enabled
 	})
-	waitFor(t, "metrics", time.Second, func() bool {
-		return value(t, reg, "orderengine_webhook_endpoints_disabled_total", "gone") == 1
+	waitFor(t, "metrics", 5*time.Second, func() bool {
+		return value(t, reg, "orderengine_webhook_endpoints_disabled_total", "gone") >= 1
 	})
+	if v := value(t, reg, "orderengine_webhook_endpoints_disabled_total", "gone"); v != 1 {
+		t.Fatalf("disabled{gone} = %v", v)
+	}
 	if v := value(t, reg, "orderengine_webhook_attempts_total", "gone"); v != 1 {
 		t.Fatalf("attempts{gone} = %v", v)
 	}

@@ -781,13 +781,17 @@ func (r *runner) sendDue(ctx context.Context) (sent int, disabled bool, err erro
 	case gone:
 		reason = reasonGone
 	case r.w.c.DisableAfter > 0 && !r.failingSince.IsZero() && now.Sub(r.failingSince) >= r.w.c.DisableAfter:
-		reason = fmt.Sprintf("every attempt failed for %s", now.Sub(r.failingSince).Round(time.Second))
+		reason = fmt.Sprintf("every attempt failed for %s", now.Sub(r.failingSince).Truncate(time.Millisecond))
 	}
 	if reason != "" {
 		if err := r.flush(ctx, true); err != nil {
 			return len(due), false, err
 		}
-		if err := r.w.c.Endpoints.Disable(ctx, ep.ID, reason); err != nil {
+		// Once decided, the disable is recorded even if the supervisor, seeing it, stops us.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := r.w.c.Endpoints.Disable(dctx, ep.ID, reason)
+		cancel()
+		if err != nil {
 			return len(due), false, err
 		}
 		r.w.c.Logger.Warn("webhooks: endpoint disabled", "endpoint", ep.ID, "url", ep.URL, "reason", reason)
@@ -818,8 +822,14 @@ func (r *runner) pop(it *item) {
 func (r *runner) flush(ctx context.Context, force bool) error {
 	ck := r.checkpoint()
 	now := r.w.c.Now()
-	if ck.Position != r.lastCkpt.Position || ck.Cursor != r.lastCkpt.Cursor || ck.Generation != r.lastCkpt.Generation ||
-		ck.ControlVersion != r.lastCkpt.ControlVersion || !slices.Equal(ck.Pending, r.lastCkpt.Pending) {
+	last := r.lastCkpt
+	changed := ck.Generation != last.Generation || ck.ControlVersion != last.ControlVersion ||
+		!slices.Equal(ck.Pending, last.Pending) || (len(ck.Pending) > 0 && ck.Position != last.Position)
+	// A cursor that only moved past events this endpoint does not take (including this
+	// log's own records) is checkpointed every cursorStride positions, not every time:
+	// otherwise each checkpoint would move the head and call for the next one.
+	changed = changed || ck.Cursor >= last.Cursor+cursorStride || ck.Cursor < last.Cursor || (ck.Cursor == 0) != (last.Cursor == 0)
+	if changed {
 		if force || now.Sub(r.lastCkptAt) >= r.w.c.CheckpointEvery {
 			ck.At = now.UTC()
 			b, _ := json.Marshal(ck)
@@ -848,6 +858,10 @@ func (r *runner) flush(ctx context.Context, force bool) error {
 	r.lastCkpt = ck
 	return nil
 }
+
+// cursorStride is how far the cursor moves past unsubscribed events before that alone is
+// checkpointed; a restart re-reads at most this much of the log (filtered).
+const cursorStride = 1000
 
 // maxCheckpointPending bounds the pending events one checkpoint records (10 to 60 bytes
 // each, under the store's 1 MiB event limit).

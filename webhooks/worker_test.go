@@ -219,7 +219,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	if !strings.Contains(got.DisabledReason, "410") {
 		t.Fatalf("reason %q", got.DisabledReason)
 	}
-	waitFor(t, "hook", time.Second, func() bool { return disabled.Load() != nil })
+	waitFor(t, "hook", 5*time.Second, func() bool { return disabled.Load() != nil })
 	rc.mu.Lock()
 	calls := rc.calls
 	rc.mu.Unlock()
@@ -245,9 +245,13 @@ func TestFailingTooLongDisablesEndpoint(t *testing.T) {
 	e.start(cfg)
 	e.orderStep("f", 0)
 	waitFor(t, "disabled", 5*time.Second, func() bool {
-		got, _ := e.eps.Get(context.Background(), ep.ID)
+		got, err := e.eps.Get(context.Background(), ep.ID)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
 		return !got.Enabled
 	})
+	waitFor(t, "hook", 5*time.Second, func() bool { return hook.Load() > 0 })
 	got, _ := e.eps.Get(context.Background(), ep.ID)
 	if !strings.Contains(got.DisabledReason, "failed for") || hook.Load() != 1 {
 		t.Fatalf("reason %q, hook %d", got.DisabledReason, hook.Load())
@@ -546,5 +550,23 @@ func TestRestartWithAFailingOrderResendsLittle(t *testing.T) {
 				t.Fatalf("the stuck event: status %s, last attempt number %d, want delivered at 3", d.Status, n)
 			}
 		}
+	}
+}
+
+// TestIdleEndpointWritesNothing: once caught up, an idle endpoint adds nothing to the log
+// (its own checkpoints move the head, which must not call for more checkpoints).
+func TestIdleEndpointWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	e.register(rc)
+	e.start(e.cfg)
+	e.orderStep("idle", 0)
+	waitFor(t, "delivery", 5*time.Second, func() bool { return len(rc.received()) == 1 })
+	time.Sleep(200 * time.Millisecond)
+	h1, _ := e.store.Head(context.Background())
+	time.Sleep(500 * time.Millisecond) // 100 checkpoint intervals, 50 polls
+	h2, _ := e.store.Head(context.Background())
+	if h2 != h1 {
+		t.Fatalf("an idle worker appended %d events", h2-h1)
 	}
 }
