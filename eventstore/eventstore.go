@@ -196,7 +196,9 @@ type Store interface {
 }
 
 // Subscription is a stream of events. Next blocks until an event arrives, the context is
-// done, or the subscription fails; after an error every later call returns it too.
+// done, or the subscription fails; after an error every later call returns it too, except
+// for an error wrapping ErrInterrupted (a transient read failure of a polling
+// subscription): then the next call retries, after a backoff, from the last delivered event.
 type Subscription interface {
 	Next(ctx context.Context) (RecordedEvent, error)
 	Close() error

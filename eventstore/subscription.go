@@ -2,6 +2,9 @@ package eventstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -44,6 +47,9 @@ type PollingOptions struct {
 	// Interval is the longest wait between reads when no notification arrives (default
 	// 100ms); notifications from appends in this process wake readers at once.
 	Interval time.Duration
+	// RetryMin and RetryMax bound the wait before re-reading after a failed read
+	// (defaults 100ms and 5s): it doubles per consecutive failure, with jitter.
+	RetryMin, RetryMax time.Duration
 }
 
 // NewPollingSubscription serves SubscribeAll for adapters whose log is a table: it reads
@@ -54,6 +60,12 @@ func NewPollingSubscription(ctx context.Context, read PageReader, n *Notifier, f
 	}
 	if opt.Interval <= 0 {
 		opt.Interval = 100 * time.Millisecond
+	}
+	if opt.RetryMin <= 0 {
+		opt.RetryMin = 100 * time.Millisecond
+	}
+	if opt.RetryMax < opt.RetryMin {
+		opt.RetryMax = max(5*time.Second, opt.RetryMin)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	return &pollingSub{ctx: ctx, cancel: cancel, read: read, n: n, pos: from, filter: filter, opt: opt}
@@ -69,6 +81,8 @@ type pollingSub struct {
 	opt    PollingOptions
 	buf    []RecordedEvent
 	err    error
+	// failures counts consecutive failed reads; the next read waits a backoff first.
+	failures int
 }
 
 func (s *pollingSub) Next(ctx context.Context) (RecordedEvent, error) {
@@ -91,6 +105,14 @@ func (s *pollingSub) Next(ctx context.Context) (RecordedEvent, error) {
 		}
 		// Take the wake-up channel before reading so that an append landing between the
 		// read and the wait is not missed.
+		if s.failures > 0 {
+			if err := s.pause(ctx, retryDelay(s.failures, s.opt.RetryMin, s.opt.RetryMax)); err != nil {
+				return RecordedEvent{}, err
+			}
+			if s.ctx.Err() != nil {
+				continue
+			}
+		}
 		var wake <-chan struct{}
 		if s.n != nil {
 			wake = s.n.C()
@@ -103,9 +125,13 @@ func (s *pollingSub) Next(ctx context.Context) (RecordedEvent, error) {
 			if s.ctx.Err() != nil {
 				continue
 			}
-			s.err = err
-			return RecordedEvent{}, err
+			// A read failure (the database restarting, a connection cut) does not end the
+			// subscription: it is reported, and the next call reads again from the last
+			// delivered position after a backoff.
+			s.failures++
+			return RecordedEvent{}, &InterruptedError{Attempt: s.failures, Err: err}
 		}
+		s.failures = 0
 		if len(page) > 0 {
 			s.buf = page
 			s.pos = page[len(page)-1].Position
@@ -128,6 +154,50 @@ func (s *pollingSub) Next(ctx context.Context) (RecordedEvent, error) {
 		t.Stop()
 	}
 }
+
+// pause waits d unless ctx or the subscription ends first.
+func (s *pollingSub) pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.ctx.Done():
+	}
+	return nil
+}
+
+// retryDelay is minD doubled per failure up to maxD, with ±20 % jitter so that
+// subscribers do not hammer a recovering database in step.
+func retryDelay(failures int, minD, maxD time.Duration) time.Duration {
+	d := minD
+	for i := 1; i < failures && d < maxD; i++ {
+		d *= 2
+	}
+	d = min(d, maxD)
+	return d + time.Duration(float64(d)*0.2*(2*rand.Float64()-1))
+}
+
+// ErrInterrupted is wrapped by the error Next returns when a read failed but the
+// subscription stays usable: calling Next again resumes after the last delivered event.
+var ErrInterrupted = errors.New("subscription interrupted")
+
+// InterruptedError is a transient subscription read failure (see ErrInterrupted).
+type InterruptedError struct {
+	// Attempt counts consecutive failed reads.
+	Attempt int
+	Err     error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("subscription interrupted (attempt %d): %v", e.Attempt, e.Err)
+}
+
+// Is makes errors.Is(err, ErrInterrupted) true.
+func (e *InterruptedError) Is(target error) bool { return target == ErrInterrupted }
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
 
 func (s *pollingSub) Close() error {
 	s.cancel()
