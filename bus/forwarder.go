@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/lease"
 )
 
 // Checkpoints live in the event store itself, in stream "forwarder-<name>", as events of
@@ -43,6 +45,22 @@ type ForwarderConfig struct {
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
 	Logger             *slog.Logger
+	// Health, if set, hears about failures being retried and recoveries.
+	Health Health
+	// Lease, if set, makes the forwarder singleton work: Run forwards only while it holds
+	// the lease "forwarder-<name>" and stands by otherwise (replicas on one database).
+	Lease lease.Locker
+	// LeaseRetry is how often a standby forwarder tries to take the lease (default 1s).
+	LeaseRetry time.Duration
+	// RetryMin and RetryMax bound the backoff after a store error (defaults 100ms, 5s).
+	RetryMin, RetryMax time.Duration
+}
+
+// Health receives the forwarder's state (supervise.Health implements it).
+type Health interface {
+	OK()
+	Retrying(err error) int
+	Standby()
 }
 
 // Forwarder publishes the ordered log to the bus.
@@ -84,6 +102,12 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 100 * time.Millisecond
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(5*time.Second, cfg.RetryMin)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -160,13 +184,80 @@ func (f *Forwarder) forwards(stream string) bool {
 }
 
 // Run forwards events until ctx ends, then stores a last checkpoint and returns nil.
-// Publish failures are retried with backoff (the log is never skipped). On the memory bus
-// run the consumers' router on the same ctx: an event published while they stop is then
-// not counted as delivered.
+// Publish failures are retried with backoff (the log is never skipped); so are store
+// errors (reading the checkpoint or the log, storing the checkpoint): the forwarder
+// resumes after the last event it published, reporting the outage to cfg.Health. With
+// cfg.Lease it forwards only while holding the lease. On the memory bus run the
+// consumers' router on the same ctx: an event published while they stop is then not
+// counted as delivered.
 func (f *Forwarder) Run(ctx context.Context) error {
-	from, err := f.Checkpoint(ctx)
-	if err != nil {
-		return err
+	if f.cfg.Lease == nil {
+		return f.runHeld(ctx)
+	}
+	return lease.Hold(ctx, f.cfg.Lease, f.stream, lease.HoldOptions{
+		Retry: f.cfg.LeaseRetry,
+		OnStandby: func(err error) {
+			if err != nil {
+				f.retrying(fmt.Errorf("take the lease: %w", err))
+				return
+			}
+			if f.cfg.Health != nil {
+				f.cfg.Health.Standby()
+			}
+			f.readyOnce.Do(func() { close(f.ready) })
+		},
+		OnAcquired: func() { f.cfg.Logger.Info("bus forwarder took the lease", "lease", f.stream) },
+	}, f.runHeld)
+}
+
+func (f *Forwarder) retrying(err error) int {
+	if f.cfg.Health != nil {
+		return f.cfg.Health.Retrying(err)
+	}
+	return 0
+}
+
+func (f *Forwarder) ok() {
+	if f.cfg.Health != nil {
+		f.cfg.Health.OK()
+	}
+}
+
+// wait sleeps the backoff of the n-th consecutive failure; false when ctx ended.
+func (f *Forwarder) wait(ctx context.Context, n int) bool {
+	d := f.cfg.RetryMin
+	for i := 1; i < n && d < f.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, f.cfg.RetryMax)
+	d += time.Duration(float64(d) * 0.2 * (2*rand.Float64() - 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// runHeld forwards from the stored checkpoint until ctx ends.
+func (f *Forwarder) runHeld(ctx context.Context) error {
+	var from uint64
+	for failures := 0; ; {
+		var err error
+		if from, err = f.Checkpoint(ctx); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		failures++
+		f.retrying(err)
+		f.cfg.Logger.Warn("bus forwarder: read checkpoint, retrying", "err", err, "attempt", failures)
+		if !f.wait(ctx, failures) {
+			return nil
+		}
 	}
 	f.mu.Lock()
 	f.published, f.saved = from, from
@@ -175,15 +266,14 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	if len(f.cfg.Categories) == 1 {
 		filter.StreamPrefix = f.cfg.Categories[0] + "-"
 	}
-	sub, err := f.cfg.Store.SubscribeAll(ctx, from, filter)
-	if err != nil {
-		return fmt.Errorf("bus forwarder: subscribe: %w", err)
-	}
-	defer sub.Close()
-	f.readyOnce.Do(func() { close(f.ready) })
 	f.cfg.Logger.Info("bus forwarder started", "from", from, "checkpoint", f.stream)
 
+	fenced := false
 	defer func() {
+		if errors.Is(context.Cause(ctx), lease.ErrLost) || fenced {
+			// Another replica may hold the lease now: its checkpoint is the one that counts.
+			return
+		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := f.save(sctx); err != nil {
@@ -191,9 +281,39 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		}
 	}()
 
+	var sub eventstore.Subscription
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	pending := 0
 	lastSave := time.Now()
+	failures := 0        // consecutive read failures
+	saveFailing := false // the last checkpoint write failed
 	for {
+		if sub == nil {
+			// (Re)subscribe after the last event handed to the bus: nothing is skipped.
+			var err error
+			sub, err = f.cfg.Store.SubscribeAll(ctx, f.Published(), filter)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				sub = nil
+				failures++
+				f.retrying(fmt.Errorf("subscribe: %w", err))
+				f.cfg.Logger.Warn("bus forwarder: subscribe, retrying", "err", err, "attempt", failures)
+				if !f.wait(ctx, failures) {
+					return nil
+				}
+				continue
+			}
+			f.readyOnce.Do(func() { close(f.ready) })
+			if failures == 0 {
+				f.ok()
+			}
+		}
 		// Wait for the next event, but wake up to store a due checkpoint.
 		nctx, cancel := context.WithTimeout(ctx, f.cfg.CheckpointInterval)
 		rec, err := sub.Next(nctx)
@@ -203,9 +323,31 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		}
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
+			if failures == 0 && !saveFailing {
+				f.ok()
+			}
+		case errors.Is(err, eventstore.ErrInterrupted):
+			// The subscription backs off and resumes by itself.
+			failures++
+			f.retrying(fmt.Errorf("read log: %w", err))
+			f.cfg.Logger.Warn("bus forwarder: read log, retrying", "err", err)
 		case err != nil:
-			return fmt.Errorf("bus forwarder: read log: %w", err)
+			failures++
+			f.retrying(fmt.Errorf("read log: %w", err))
+			f.cfg.Logger.Warn("bus forwarder: subscription failed, resubscribing", "err", err, "attempt", failures)
+			sub.Close()
+			sub = nil
+			if !f.wait(ctx, failures) {
+				return nil
+			}
+			continue
 		default:
+			if failures > 0 {
+				failures = 0
+				if !saveFailing {
+					f.ok()
+				}
+			}
 			if f.forwards(rec.Stream) {
 				if err := f.publish(ctx, rec); err != nil || ctx.Err() != nil {
 					// Stopping: the in-process bus reports a message discarded by a
@@ -224,10 +366,25 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
+				if f.cfg.Lease != nil && errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+					// Another replica took the lease before this one noticed losing it:
+					// its checkpoint wins; stand by and take the lease again when free.
+					f.cfg.Logger.Info("bus forwarder: another forwarder moved the checkpoint; standing by", "checkpoint", f.stream)
+					fenced = true
+					return nil
+				}
+				saveFailing = true
+				f.retrying(fmt.Errorf("store checkpoint: %w", err))
 				f.cfg.Logger.Warn("bus forwarder: store checkpoint", "err", err)
 				continue
 			}
 			pending, lastSave = 0, time.Now()
+			if saveFailing {
+				saveFailing = false
+				if failures == 0 {
+					f.ok()
+				}
+			}
 		}
 	}
 }
@@ -235,11 +392,15 @@ func (f *Forwarder) Run(ctx context.Context) error {
 func (f *Forwarder) publish(ctx context.Context, rec eventstore.RecordedEvent) error {
 	topic := Topic(f.cfg.TopicPrefix, Category(rec.Stream))
 	wait := 50 * time.Millisecond
-	for {
+	for failed := false; ; failed = true {
 		err := f.cfg.Publisher.Publish(topic, NewMessage(rec))
 		if err == nil {
+			if failed {
+				f.ok()
+			}
 			return nil
 		}
+		f.retrying(fmt.Errorf("publish to %s: %w", topic, err))
 		f.cfg.Logger.Warn("bus forwarder: publish failed, retrying", "topic", topic, "position", rec.Position, "err", err)
 		select {
 		case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -63,6 +64,55 @@ type PubSub struct {
 	pub     message.Publisher
 	newSub  func(group string) (message.Subscriber, error)
 	closeFn func() error
+
+	subMu      sync.Mutex
+	subscribed map[string]chan struct{} // topic → closed once something subscribed
+}
+
+// Subscribed is closed once a subscriber from Subscriber has subscribed to topic. On the
+// in-process bus a message published before that is lost, so a forwarder run apart from
+// its consumers waits for it.
+func (p *PubSub) Subscribed(topic string) <-chan struct{} {
+	p.subMu.Lock()
+	defer p.subMu.Unlock()
+	return p.subChan(topic)
+}
+
+func (p *PubSub) subChan(topic string) chan struct{} {
+	if p.subscribed == nil {
+		p.subscribed = map[string]chan struct{}{}
+	}
+	ch, ok := p.subscribed[topic]
+	if !ok {
+		ch = make(chan struct{})
+		p.subscribed[topic] = ch
+	}
+	return ch
+}
+
+func (p *PubSub) markSubscribed(topic string) {
+	p.subMu.Lock()
+	defer p.subMu.Unlock()
+	ch := p.subChan(topic)
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// watchedSubscriber reports its subscriptions to its PubSub.
+type watchedSubscriber struct {
+	message.Subscriber
+	p *PubSub
+}
+
+func (w watchedSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	ch, err := w.Subscriber.Subscribe(ctx, topic)
+	if err == nil {
+		w.p.markSubscribed(topic)
+	}
+	return ch, err
 }
 
 // Kind is "memory" or "nats".
@@ -85,7 +135,11 @@ func (p *PubSub) Subscriber(group string) (message.Subscriber, error) {
 	if group == "" || !validName(group) {
 		return nil, fmt.Errorf("bus: consumer group %q must be letters, digits, '-' or '_'", group)
 	}
-	return p.newSub(group)
+	sub, err := p.newSub(group)
+	if err != nil {
+		return nil, err
+	}
+	return watchedSubscriber{Subscriber: sub, p: p}, nil
 }
 
 // Close closes the publisher and connections.
