@@ -70,6 +70,9 @@ type Status struct {
 	Failure *Failure `json:"failure,omitempty"`
 	// LastError is the last transient error (retried), if any.
 	LastError string `json:"lastError,omitempty"`
+	// RetryingSince is when the current run of transient errors began (zero once the
+	// runner makes progress again): readiness turns on how long it lasts.
+	RetryingSince time.Time `json:"retryingSince,omitzero"`
 }
 
 // RunnerOptions tune a runner. The zero value is usable.
@@ -225,7 +228,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		attempt++
-		r.update(func(st *Status) { st.LastError = err.Error() })
+		r.update(func(st *Status) {
+			st.LastError = err.Error()
+			if st.RetryingSince.IsZero() {
+				st.RetryingSince = r.opt.Now()
+			}
+		})
 		log.Warn("projection interrupted; retrying", "err", err, "attempt", attempt)
 		wait := r.opt.backoff(attempt)
 		if errors.Is(err, errLeaseLost) {
@@ -314,6 +322,7 @@ func (r *Runner) runHeld(ctx context.Context, l *lease) error {
 	w := &worker{db: r.db, store: r.store, p: r.p, opt: r.opt, gen: cp.gen, cursor: cp.position,
 		onApplied: func(batch []Event, cursor uint64) {
 			r.update(func(st *Status) {
+				st.RetryingSince = time.Time{}
 				st.Checkpoint = cursor
 				st.Applied += uint64(len(batch))
 				if len(batch) > 0 {
@@ -329,6 +338,7 @@ func (r *Runner) runHeld(ctx context.Context, l *lease) error {
 		},
 		onHead: func(head, cursor uint64) {
 			r.update(func(st *Status) {
+				st.RetryingSince = time.Time{}
 				st.Head, st.Checkpoint = max(head, cursor), cursor
 				st.State = StateRunning
 				if head <= cursor {

@@ -3,7 +3,6 @@ package writeapi
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -12,17 +11,25 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/clientip"
 	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/problem"
 )
 
 // RateLimit bounds cart and order writes per user and per client IP.
 type RateLimit struct {
-	// PerUser and PerIP are sustained requests per second; zero disables that limit.
+	// PerUser and PerIP are sustained requests per second; zero or negative disables
+	// that limit (but an all-zero RateLimit means DefaultRateLimit: use Disabled).
 	PerUser, PerIP float64
 	// Burst is how many requests may arrive at once above the sustained rate.
 	UserBurst, IPBurst int
+	// ClientIP finds the client address behind trusted proxies; nil keys on the TCP
+	// peer (every customer behind one proxy then shares its bucket).
+	ClientIP *clientip.Resolver
 }
+
+// Disabled as a rate turns that limit off.
+const Disabled = -1
 
 // DefaultRateLimit is generous for a shop's checkout traffic and stops a runaway client.
 func DefaultRateLimit() RateLimit {
@@ -84,22 +91,19 @@ func (s *limiterSet) allow(key string, now time.Time) (bool, time.Duration) {
 
 type rateLimiter struct {
 	users, ips *limiterSet
+	clientIP   *clientip.Resolver
 	now        func() time.Time
 }
 
 func newRateLimiter(c RateLimit, now func() time.Time) *rateLimiter {
-	return &rateLimiter{users: newLimiterSet(c.PerUser, c.UserBurst), ips: newLimiterSet(c.PerIP, c.IPBurst), now: now}
+	return &rateLimiter{users: newLimiterSet(c.PerUser, c.UserBurst), ips: newLimiterSet(c.PerIP, c.IPBurst), clientIP: c.ClientIP, now: now}
 }
 
 // middleware answers 429 with Retry-After when the caller or its IP is over its rate.
 func (l *rateLimiter) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := l.now()
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
-		ok, wait := l.ips.allow(ip, now)
+		ok, wait := l.ips.allow(l.clientIP.ClientIP(r), now)
 		if ok {
 			if p, has := auth.FromContext(r.Context()); has {
 				ok, wait = l.users.allow(p.Subject, now)

@@ -16,15 +16,18 @@ import (
 	"github.com/orderengine/orderengine/bus"
 	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/eventstore/postgres"
 	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/idempotency"
+	"github.com/orderengine/orderengine/lease"
 	"github.com/orderengine/orderengine/payment"
-	"github.com/orderengine/orderengine/problem"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
 	"github.com/orderengine/orderengine/readapi"
 	"github.com/orderengine/orderengine/search"
+	"github.com/orderengine/orderengine/supervise"
 	"github.com/orderengine/orderengine/writeapi"
 )
 
@@ -39,6 +42,9 @@ type appFlags struct {
 	lowStock       int
 	search         string
 	projections    string
+	unreadyAfter   time.Duration
+	failAfter      time.Duration
+	limits         limitFlags
 
 	// Hooks for tests and benchmarks (no flags): a store opened by the caller (newApp
 	// then neither opens nor closes one), writeapi rate limits, and the gateway
@@ -51,6 +57,7 @@ type appFlags struct {
 func (f *appFlags) register(fs *flagSet) {
 	f.auth.register(fs)
 	f.readModels.register(fs)
+	f.limits.register(fs)
 	fs.stringVar(&f.bus, "bus", "ORDERENGINE_BUS", "memory", "event bus: memory (in-process) | nats://host:4222 (JetStream)")
 	fs.durationVar(&f.reservationTTL, "reservation-ttl", "ORDERENGINE_RESERVATION_TTL", 15*time.Minute, "how long stock stays reserved for an unpaid order")
 	fs.stringVar(&f.webhookSecret, "payment-webhook-secret", "ORDERENGINE_PAYMENT_WEBHOOK_SECRET", "", "HMAC secret of payment webhooks (default: generated in the data dir)")
@@ -58,6 +65,8 @@ func (f *appFlags) register(fs *flagSet) {
 	fs.stringVar(&f.search, "search", "ORDERENGINE_SEARCH", "", "search backend: empty (the read-model database: SQLite FTS5 or PostgreSQL full text) | http://host:9200 (Elasticsearch)")
 	fs.intVar(&f.lowStock, "low-stock-threshold", "ORDERENGINE_LOW_STOCK_THRESHOLD", 5, "available units at or below which a SKU is flagged low on stock")
 	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")
+	fs.durationVar(&f.unreadyAfter, "unready-after", "ORDERENGINE_UNREADY_AFTER", 10*time.Second, "how long a background component may keep failing before /readyz answers 503")
+	fs.durationVar(&f.failAfter, "fail-after", "ORDERENGINE_FAIL_AFTER", 5*time.Minute, "how long a background component may keep failing before serve exits non-zero (0: never)")
 }
 
 // app is the running engine: stores, command side and HTTP surface.
@@ -76,12 +85,25 @@ type app struct {
 	read      *readapi.API
 	handler   http.Handler
 	log       *slog.Logger
+	// sup runs the background components and answers /readyz; locker gives singleton
+	// work (the bus forwarder) to one replica.
+	sup     *supervise.Supervisor
+	locker  lease.Locker
+	forward *bus.Forwarder
 }
 
 // newApp wires the engine from configuration; close releases what it opened.
 func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app, err error) {
 	if f.reservationTTL <= 0 {
 		return nil, usagef("--reservation-ttl must be positive")
+	}
+	if f.unreadyAfter < 0 || f.failAfter < 0 {
+		return nil, usagef("--unready-after and --fail-after must not be negative")
+	}
+	if f.rateLimit == (writeapi.RateLimit{}) && f.limits.registered {
+		if f.rateLimit, err = f.limits.rateLimit(); err != nil {
+			return nil, err
+		}
 	}
 	authCfg, err := f.auth.config(c)
 	if err != nil {
@@ -112,6 +134,16 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	a.svc = svc
 	if a.bus, err = bus.Open(ctx, f.bus, bus.Options{Logger: log}); err != nil {
 		return nil, fmt.Errorf("open bus %s: %w", redactURL(f.bus), err)
+	}
+	// Zero --unready-after takes the supervisor's default.
+	a.sup = supervise.New(supervise.Options{UnreadyAfter: f.unreadyAfter, FailAfter: f.failAfter, Logger: log})
+	a.sup.Probe("store", storeProbe(a.store))
+	a.locker = newLocker(a.store, log)
+	if a.forward, err = bus.NewForwarder(bus.ForwarderConfig{
+		Store: a.store, Publisher: a.bus.Publisher(), TopicPrefix: a.bus.TopicPrefix(), Logger: log,
+		Lease: a.locker, Health: a.sup.Register("bus-forwarder"),
+	}); err != nil {
+		return nil, err
 	}
 	secret := []byte(f.webhookSecret)
 	if len(secret) == 0 {
@@ -152,6 +184,8 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	co, err = checkout.New(checkout.Config{
 		Runtime: rt, Store: a.store, Gateway: a.gateway, Bus: a.bus, TTL: f.reservationTTL,
 		WebhookSecret: secret, Logger: log,
+		// The app runs the forwarder under supervision and the lease (see run).
+		DisableForwarder: true,
 	})
 	if err != nil {
 		return nil, err
@@ -177,8 +211,16 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, err
 	}
+	if a.runSearch {
+		for _, r := range a.runners {
+			a.sup.Probe("projection:"+r.Name(), projectionProbe(r.Status))
+		}
+		if a.search != nil {
+			a.sup.Probe("projection:"+a.search.Name(), projectionProbe(a.search.Status))
+		}
+	}
 	m := newMetrics(a.store, a.projectionStatus)
-	a.handler = newRouter(a.store, log, m, api.Register, a.read.Register)
+	a.handler = newRouter(a.sup.Handler(), m, api.Register, a.read.Register)
 	return a, nil
 }
 
@@ -204,9 +246,14 @@ func (a *app) projectionStatus() []projections.Status {
 	return out
 }
 
-// run drives the background work — the checkout saga and the projection runners — until
-// ctx ends. A projection that fails stops in its visible failed state; the rest go on.
+// run drives the background work — the bus forwarder, the checkout saga and the
+// projection runners — until ctx ends (nil) or a component fails for good (its error:
+// serve then exits non-zero so that an orchestrator restarts the process). Transient
+// failures are retried and show in /readyz; a projection that fails at an event stops
+// in its visible failed state (/readyz 503) while the rest go on.
 func (a *app) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, r := range a.runners {
 		wg.Add(1)
@@ -226,9 +273,74 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}()
 	}
-	err := a.checkout.Run(ctx)
+	// The saga stops for good only on errors it cannot retry; its own health (backlog,
+	// stuck steps) can be added with a.sup.Probe("saga", …).
+	a.sup.Go(ctx, "saga", func(ctx context.Context, h *supervise.Health) error {
+		h.OK()
+		if err := a.checkout.Run(ctx); err != nil {
+			return supervise.Permanent(fmt.Errorf("checkout stopped: %w", err))
+		}
+		return nil
+	})
+	a.sup.Go(ctx, "bus-forwarder", func(ctx context.Context, _ *supervise.Health) error {
+		// On the in-process bus a message published before the saga subscribed is lost.
+		select {
+		case <-a.bus.Subscribed(a.bus.Topic(domain.CategoryOrder)):
+		case <-ctx.Done():
+			return nil
+		}
+		return a.forward.Run(ctx)
+	})
+	err := a.sup.Run(ctx)
+	cancel()
+	a.sup.Wait()
 	wg.Wait()
 	return err
+}
+
+// storeProbe reports whether the event store answers.
+func storeProbe(store eventstore.Store) func(context.Context) supervise.Status {
+	return func(ctx context.Context) supervise.Status {
+		head, err := store.Head(ctx)
+		if err != nil {
+			return supervise.Status{State: supervise.StateRetrying, LastError: err.Error()}
+		}
+		return supervise.Status{State: supervise.StateOK, Detail: map[string]uint64{"head": head}}
+	}
+}
+
+// projectionProbe maps a runner's status to its health, with its lag as the detail.
+func projectionProbe(status func() projections.Status) func(context.Context) supervise.Status {
+	return func(context.Context) supervise.Status {
+		st := status()
+		h := supervise.Status{State: supervise.StateOK, LastError: st.LastError, Detail: map[string]any{
+			"state": st.State, "checkpoint": st.Checkpoint, "head": st.Head, "lag": st.Lag, "lagSeconds": st.LagSeconds,
+		}}
+		switch {
+		case st.State == projections.StateFailed:
+			h.State = supervise.StateFailed
+			if st.Failure != nil {
+				h.LastError = st.Failure.Error
+			}
+		case !st.RetryingSince.IsZero():
+			h.State, h.Since = supervise.StateRetrying, st.RetryingSince
+		case st.State == projections.StateStandby:
+			h.State = supervise.StateStandby
+		default:
+			h.LastError = ""
+		}
+		return h
+	}
+}
+
+// newLocker is where singleton work takes its lease: PostgreSQL advisory locks when the
+// events live in PostgreSQL (replicas share them), otherwise this process (SQLite is
+// one process's file; KurrentDB: run one forwarding replica, see docs/operations.md).
+func newLocker(store eventstore.Store, log *slog.Logger) lease.Locker {
+	if ps, ok := store.(*postgres.Store); ok {
+		return lease.NewPostgres(ps.Pool().Config().ConnConfig, lease.PostgresOptions{Namespace: "events:" + ps.Schema(), Logger: log})
+	}
+	return lease.NewLocal()
 }
 
 func (a *app) close() {
@@ -253,24 +365,14 @@ func (a *app) close() {
 }
 
 // newRouter is the HTTP surface: health, readiness and the /v1 APIs.
-func newRouter(store eventstore.Store, log *slog.Logger, m *metrics, apis ...func(chi.Router)) http.Handler {
+func newRouter(readyz http.Handler, m *metrics, apis ...func(chi.Router)) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.Recoverer, m.middleware)
 	r.Method(http.MethodGet, "/metrics", m.handler())
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		head, err := store.Head(ctx)
-		if err != nil {
-			log.Warn("readiness check failed", "err", err)
-			httpapi.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "not-ready", "Not ready", "event store unreachable: "+err.Error()))
-			return
-		}
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "eventsHead": head})
-	})
+	r.Method(http.MethodGet, "/readyz", readyz)
 	for _, register := range apis {
 		register(r)
 	}

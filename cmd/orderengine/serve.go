@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -15,19 +16,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var (
 		c Config
 		f appFlags
+		h httpLimits
 	)
 	fs := newFlagSet("serve", "serve [flags]", getenv, stderr)
 	commonFlags(fs, &c)
 	f.register(fs)
 	fs.stringVar(&c.Addr, "addr", "ORDERENGINE_ADDR", ":8080", "HTTP listen address")
 	fs.durationVar(&c.ShutdownTimeout, "shutdown-timeout", "ORDERENGINE_SHUTDOWN_TIMEOUT", 15*time.Second, "time in-flight requests get to finish on SIGTERM")
+	h.register(fs)
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, errHelp) {
 			return nil
 		}
 		return err
 	}
-	if err := c.Validate(); err != nil {
+	if err := errors.Join(c.Validate(), h.validate()); err != nil {
 		return usagef("%v", err)
 	}
 	log := newLogger(c, stderr)
@@ -42,11 +45,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := h.server(a.handler, log)
 	log.Info("orderengine serving", "addr", ln.Addr().String(), "events", redactURL(c.Events), "version", version)
 
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -60,7 +59,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case err := <-bgDone:
-		return fmt.Errorf("checkout stopped: %w", err)
+		// A background component failed for good: exit non-zero so that the process is
+		// restarted (in-flight requests still get the shutdown timeout).
+		sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return fmt.Errorf("background work stopped: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", c.ShutdownTimeout.String())
@@ -72,8 +76,71 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// In-flight requests are done; now stop the saga (it finishes its current steps).
 	stopBg()
 	if err := <-bgDone; err != nil {
-		log.Warn("checkout stopped with an error", "err", err)
+		log.Warn("background work stopped with an error", "err", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// httpLimits bound what one connection may hold: a client sending its body one byte at a
+// time, or keeping idle connections open, must not pin descriptors and memory.
+type httpLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+func (h *httpLimits) register(fs *flagSet) {
+	fs.durationVar(&h.readHeader, "http-read-header-timeout", "ORDERENGINE_HTTP_READ_HEADER_TIMEOUT", 5*time.Second, "time a client gets to send the request headers")
+	fs.durationVar(&h.read, "http-read-timeout", "ORDERENGINE_HTTP_READ_TIMEOUT", 15*time.Second, "time a client gets to send the whole request, body included")
+	fs.durationVar(&h.write, "http-write-timeout", "ORDERENGINE_HTTP_WRITE_TIMEOUT", 30*time.Second, "time to write a response (streamed exports and waits get their own deadline)")
+	fs.durationVar(&h.idle, "http-idle-timeout", "ORDERENGINE_HTTP_IDLE_TIMEOUT", 60*time.Second, "how long an idle keep-alive connection stays open")
+	fs.intVar(&h.maxHeaderBytes, "http-max-header-bytes", "ORDERENGINE_HTTP_MAX_HEADER_BYTES", 64<<10, "largest request header block accepted, bytes")
+}
+
+func (h httpLimits) validate() error {
+	if h.readHeader <= 0 || h.read <= 0 || h.write <= 0 || h.idle <= 0 {
+		return errors.New("--http-*-timeout must be positive")
+	}
+	if h.maxHeaderBytes < 4096 {
+		return errors.New("--http-max-header-bytes must be at least 4096")
+	}
+	return nil
+}
+
+func (h httpLimits) server(handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           streamDeadlines(handler, h.write),
+		ReadHeaderTimeout: h.readHeader,
+		ReadTimeout:       h.read,
+		WriteTimeout:      h.write,
+		IdleTimeout:       h.idle,
+		MaxHeaderBytes:    h.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// maxStream bounds a streamed response (an NDJSON export, a rebuild's progress).
+const maxStream = time.Hour
+
+// streamDeadlines replaces the server's write timeout for responses that are meant to
+// last: streamed NDJSON exports and admin rebuilds get maxStream, and a request that
+// asks to wait (?wait=…) gets its wait on top of the usual write timeout. It must wrap
+// the server's own ResponseWriter (outermost), where the deadline can be set.
+func streamDeadlines(next http.Handler, write time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var extra time.Duration
+		switch {
+		case strings.Contains(r.Header.Get("Accept"), "application/x-ndjson"), strings.HasPrefix(r.URL.Path, "/v1/admin/"):
+			extra = maxStream
+		case r.URL.Query().Has("wait"):
+			if d, err := time.ParseDuration(r.URL.Query().Get("wait")); err == nil && d > 0 {
+				extra = min(d, 10*time.Minute)
+			}
+		}
+		if extra > 0 {
+			// Unsupported writers (HTTP/2 without deadlines, tests) keep the server's.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(write + extra))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
