@@ -83,6 +83,7 @@ type pollingSub struct {
 	err    error
 	// failures counts consecutive failed reads; the next read waits a backoff first.
 	failures int
+	retryAt  time.Time
 }
 
 func (s *pollingSub) Next(ctx context.Context) (RecordedEvent, error) {
@@ -105,13 +106,12 @@ func (s *pollingSub) Next(ctx context.Context) (RecordedEvent, error) {
 		}
 		// Take the wake-up channel before reading so that an append landing between the
 		// read and the wait is not missed.
-		if s.failures > 0 {
-			if err := s.pause(ctx, retryDelay(s.failures, s.opt.RetryMin, s.opt.RetryMax)); err != nil {
+		if d := time.Until(s.retryAt); s.failures > 0 && d > 0 {
+			// Backing off after a failed read; a caller's short deadline does not reset it.
+			if err := s.pause(ctx, d); err != nil {
 				return RecordedEvent{}, err
 			}
-			if s.ctx.Err() != nil {
-				continue
-			}
+			continue
 		}
 		var wake <-chan struct{}
 		if s.n != nil {
@@ -129,6 +129,7 @@ func (s *pollingSub) Next(ctx context.Context) (RecordedEvent, error) {
 			// subscription: it is reported, and the next call reads again from the last
 			// delivered position after a backoff.
 			s.failures++
+			s.retryAt = time.Now().Add(retryDelay(s.failures, s.opt.RetryMin, s.opt.RetryMax))
 			return RecordedEvent{}, &InterruptedError{Attempt: s.failures, Err: err}
 		}
 		s.failures = 0
