@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -354,5 +355,44 @@ func TestRegisterEvents(t *testing.T) {
 	e, err := reg.Decode(bus.CheckpointEventType, 1, []byte(`{"position":7}`))
 	if err != nil || e.(bus.Checkpoint).Position != 7 {
 		t.Fatalf("decode %v %v", e, err)
+	}
+}
+
+// TestNoPerEventInfoLogs: forwarding events nobody subscribes to (the memory bus's "No
+// subscribers to send message") logs nothing at INFO.
+func TestNoPerEventInfoLogs(t *testing.T) {
+	store := openStore(t)
+	var logs logRecorder
+	logs.info = true
+	log := slog.New(&logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ps, err := bus.Open(ctx, "memory", bus.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	fwd, err := bus.NewForwarder(bus.ForwarderConfig{Store: store, Publisher: ps.Publisher(), TopicPrefix: ps.TopicPrefix(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, store, "cart-1", 50)
+	done := make(chan error, 1)
+	go func() { done <- fwd.Run(ctx) }()
+	for fwd.Published() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	head, _ := store.Head(ctx)
+	for fwd.Published() < head {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if len(logs.lines) > 3 {
+		t.Fatalf("%d INFO+ lines for 50 events: %q", len(logs.lines), logs.lines)
 	}
 }

@@ -99,11 +99,16 @@ func terminate(ctx context.Context, t *testing.T, admin *pgxpool.Pool, app strin
 type logRecorder struct {
 	mu    sync.Mutex
 	lines []string
+	info  bool // keep INFO lines too (by default: warnings and errors)
 }
 
 func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	if r.Level < slog.LevelWarn {
+	lowest := slog.LevelWarn
+	if l.info {
+		lowest = slog.LevelInfo
+	}
+	if r.Level < lowest {
 		return nil
 	}
 	var b strings.Builder

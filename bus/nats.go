@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
@@ -43,7 +42,7 @@ func openNATS(ctx context.Context, rawURL string, opt Options) (*PubSub, error) 
 		return nil, fmt.Errorf("bus: JetStream is not enabled on the server: %w", err)
 	}
 	streams := &streamProvisioner{js: js, opt: opt}
-	logger := watermill.NewSlogLogger(opt.Logger)
+	logger := watermillLogger(opt.Logger)
 
 	pubConn, err := connect("publisher")
 	if err != nil {

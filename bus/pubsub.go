@@ -169,7 +169,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*PubSub, error) {
 // has not handled: together with the stored checkpoint this gives at-least-once delivery
 // across crashes even though the channel itself keeps nothing.
 func openMemory(opt Options) *PubSub {
-	gc := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NewSlogLogger(opt.Logger))
+	gc := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermillLogger(opt.Logger))
 	return &PubSub{
 		kind: "memory",
 		opt:  opt,
@@ -188,3 +188,13 @@ func (sharedSubscriber) Close() error { return nil }
 
 // errClosed is returned after Close.
 var errClosed = errors.New("bus: closed")
+
+// watermillLogger adapts watermill's logging to slog one level down: watermill logs
+// routine per-message work at INFO ("No subscribers to send message", "Subscriber
+// started", …), which would drown real problems. Its errors stay errors.
+func watermillLogger(l *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
+		slog.LevelInfo:  slog.LevelDebug,
+		slog.LevelDebug: watermill.LevelTrace,
+	})
+}
