@@ -13,10 +13,19 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/lease"
+	"github.com/orderengine/orderengine/telemetry"
+)
+
+// Message metadata keys of the W3C trace context (see ForwarderConfig.Tracing).
+const (
+	MetaTraceParent = "traceparent"
+	MetaTraceState  = "tracestate"
 )
 
 // Checkpoints live in the event store itself, in stream "forwarder-<name>", as events of
@@ -54,6 +63,10 @@ type ForwarderConfig struct {
 	LeaseRetry time.Duration
 	// RetryMin and RetryMax bound the backoff after a store error (defaults 100ms, 5s).
 	RetryMin, RetryMax time.Duration
+	// Tracing, if set, records a span per forwarded event in the trace of the request
+	// that caused it (from the event's metadata) and passes the trace context on in the
+	// message's metadata ("traceparent", "tracestate").
+	Tracing *telemetry.Tracing
 }
 
 // Health receives the forwarder's state (supervise.Health implements it).
@@ -391,9 +404,23 @@ func (f *Forwarder) runHeld(ctx context.Context) error {
 
 func (f *Forwarder) publish(ctx context.Context, rec eventstore.RecordedEvent) error {
 	topic := Topic(f.cfg.TopicPrefix, Category(rec.Stream))
+	msg := NewMessage(rec)
+	if t := f.cfg.Tracing; t != nil {
+		sctx, span := t.StartFromEvent(ctx, "bus.forward "+topic, rec.Metadata, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.destination.name", topic), attribute.Int64("orderengine.position", int64(rec.Position)),
+				attribute.String("orderengine.event_type", rec.Type)))
+		defer span.End()
+		tc := t.Inject(sctx)
+		if tc.TraceParent != "" {
+			msg.Metadata.Set(MetaTraceParent, tc.TraceParent)
+		}
+		if tc.TraceState != "" {
+			msg.Metadata.Set(MetaTraceState, tc.TraceState)
+		}
+	}
 	wait := 50 * time.Millisecond
 	for failed := false; ; failed = true {
-		err := f.cfg.Publisher.Publish(topic, NewMessage(rec))
+		err := f.cfg.Publisher.Publish(topic, msg)
 		if err == nil {
 			if failed {
 				f.ok()

@@ -28,6 +28,7 @@ import (
 	"github.com/orderengine/orderengine/readapi"
 	"github.com/orderengine/orderengine/search"
 	"github.com/orderengine/orderengine/supervise"
+	"github.com/orderengine/orderengine/telemetry"
 	"github.com/orderengine/orderengine/writeapi"
 )
 
@@ -51,6 +52,7 @@ type appFlags struct {
 	// simulator's webhook delay (negative: webhooks only on demand).
 	store      eventstore.Store
 	rateLimit  writeapi.RateLimit
+	tracing    *telemetry.Tracing
 	asyncDelay time.Duration
 }
 
@@ -90,6 +92,7 @@ type app struct {
 	sup     *supervise.Supervisor
 	locker  lease.Locker
 	forward *bus.Forwarder
+	tracing *telemetry.Tracing
 }
 
 // newApp wires the engine from configuration; close releases what it opened.
@@ -113,7 +116,10 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	a := &app{log: log}
+	a := &app{log: log, tracing: f.tracing}
+	if a.tracing == nil {
+		a.tracing = telemetry.Disabled()
+	}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -141,7 +147,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	a.locker = newLocker(a.store, log)
 	if a.forward, err = bus.NewForwarder(bus.ForwarderConfig{
 		Store: a.store, Publisher: a.bus.Publisher(), TopicPrefix: a.bus.TopicPrefix(), Logger: log,
-		Lease: a.locker, Health: a.sup.Register("bus-forwarder"),
+		Lease: a.locker, Health: a.sup.Register("bus-forwarder"), Tracing: a.tracing,
 	}); err != nil {
 		return nil, err
 	}
@@ -220,6 +226,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		}
 	}
 	m := newMetrics(a.store, a.projectionStatus)
+	m.log, m.tracing = log, a.tracing
 	a.handler = newRouter(a.sup.Handler(), m, api.Register, a.read.Register)
 	return a, nil
 }
@@ -367,7 +374,7 @@ func (a *app) close() {
 // newRouter is the HTTP surface: health, readiness and the /v1 APIs.
 func newRouter(readyz http.Handler, m *metrics, apis ...func(chi.Router)) http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.Recoverer, m.middleware)
+	r.Use(m.tracingMiddleware, middleware.RequestID, middleware.Recoverer, m.middleware)
 	r.Method(http.MethodGet, "/metrics", m.handler())
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

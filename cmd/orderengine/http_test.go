@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +12,17 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/telemetry"
 )
 
 // TestSlowBodyIsCutOff: a client that sends its body one byte at a time is disconnected
@@ -142,4 +147,61 @@ func TestServeRejectsBadOperationsFlags(t *testing.T) {
 	if !errors.As(err, &u) || !strings.Contains(err.Error(), "trusted") {
 		t.Fatalf("bad ORDERENGINE_TRUSTED_PROXIES: %v", err)
 	}
+}
+
+// TestRequestSpanAndLogLine: with tracing on, a request gets a server span named after
+// its route (continuing the caller's traceparent), and one log line carrying its trace id.
+func TestRequestSpanAndLogLine(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	var logs syncBuffer
+	m := newMetrics(store, func() []projections.Status { return nil })
+	m.log, m.tracing = slog.New(slog.NewJSONHandler(&logs, nil)), telemetry.WithProvider(tp)
+	h := newRouter(http.NotFoundHandler(), m, func(r chi.Router) {
+		r.Get("/v1/things/{id}", func(w http.ResponseWriter, _ *http.Request) {})
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/things/42", nil)
+	const caller = "4bf92f3577b34da6a3ce929d0e0e4736"
+	req.Header.Set("traceparent", "00-"+caller+"-00f067aa0ba902b7-01")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	spans := exp.GetSpans()
+	if len(spans) != 1 || spans[0].Name != "GET /v1/things/{id}" || spans[0].SpanContext.TraceID().String() != caller {
+		t.Fatalf("spans: %+v", spans)
+	}
+	var line map[string]any
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &line) != nil {
+		t.Fatalf("want one log line, got %q", lines)
+	}
+	if line["trace_id"] != caller || line["route"] != "/v1/things/{id}" || line["status"] != float64(200) || line["msg"] != "request" {
+		t.Fatalf("log line: %v", line)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,15 +12,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/telemetry"
 )
 
 // metrics is the process's Prometheus registry (no global default registry).
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.HistogramVec
+	// log, if set, gets one line per request (probes and scrapes at DEBUG); tracing, if
+	// set, names each request's span after its route.
+	log     *slog.Logger
+	tracing *telemetry.Tracing
 }
 
 func newMetrics(store eventstore.Store, runners func() []projections.Status) *metrics {
@@ -54,8 +62,36 @@ func (m *metrics) middleware(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		took := time.Since(start)
+		method := methodLabel(r.Method)
+		m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(took.Seconds())
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(method + " " + route)
+		}
+		if m.log != nil {
+			level := slog.LevelInfo
+			switch {
+			case status >= 500:
+				level = slog.LevelError
+			case route == "/healthz" || route == "/readyz" || route == "/metrics":
+				level = slog.LevelDebug
+			}
+			m.log.LogAttrs(r.Context(), level, "request",
+				slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
+				slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()), slog.Float64("ms", float64(took.Microseconds())/1000),
+				slog.String("request_id", middleware.GetReqID(r.Context())), slog.String("trace_id", telemetry.TraceID(r.Context())))
+		}
 	})
+}
+
+// tracingMiddleware starts a server span per request (continuing a caller's W3C trace
+// context); metrics.middleware names it after the matched route.
+func (m *metrics) tracingMiddleware(next http.Handler) http.Handler {
+	if m.tracing == nil || !m.tracing.Enabled() {
+		return next
+	}
+	return otelhttp.NewHandler(next, "http.request",
+		otelhttp.WithTracerProvider(m.tracing.Provider), otelhttp.WithPropagators(m.tracing.Propagator))
 }
 
 // methodLabel keeps the method label to the methods the API serves: anyone can send

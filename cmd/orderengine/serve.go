@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/orderengine/orderengine/telemetry"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -35,6 +37,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := newLogger(c, stderr)
 
+	tracing, err := telemetry.FromEnv(ctx, getenv, version)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
+	f.tracing = tracing
 	a, err := newApp(ctx, c, f, log)
 	if err != nil {
 		return err
