@@ -26,6 +26,13 @@ type RateLimit struct {
 	// ClientIP finds the client address behind trusted proxies; nil keys on the TCP
 	// peer (every customer behind one proxy then shares its bucket).
 	ClientIP *clientip.Resolver
+	// Observer, if set, hears of every request the limits stop.
+	Observer RateLimitObserver
+}
+
+// RateLimitObserver counts rate-limited requests (telemetry.Business implements it).
+type RateLimitObserver interface {
+	RateLimited(limit string)
 }
 
 // Disabled as a rate turns that limit off.
@@ -92,11 +99,12 @@ func (s *limiterSet) allow(key string, now time.Time) (bool, time.Duration) {
 type rateLimiter struct {
 	users, ips *limiterSet
 	clientIP   *clientip.Resolver
+	observer   RateLimitObserver
 	now        func() time.Time
 }
 
 func newRateLimiter(c RateLimit, now func() time.Time) *rateLimiter {
-	return &rateLimiter{users: newLimiterSet(c.PerUser, c.UserBurst), ips: newLimiterSet(c.PerIP, c.IPBurst), clientIP: c.ClientIP, now: now}
+	return &rateLimiter{users: newLimiterSet(c.PerUser, c.UserBurst), ips: newLimiterSet(c.PerIP, c.IPBurst), clientIP: c.ClientIP, observer: c.Observer, now: now}
 }
 
 // middleware answers 429 with Retry-After when the caller or its IP is over its rate.
@@ -104,12 +112,17 @@ func (l *rateLimiter) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := l.now()
 		ok, wait := l.ips.allow(l.clientIP.ClientIP(r), now)
+		limit := "ip"
 		if ok {
 			if p, has := auth.FromContext(r.Context()); has {
 				ok, wait = l.users.allow(p.Subject, now)
+				limit = "user"
 			}
 		}
 		if !ok {
+			if l.observer != nil {
+				l.observer.RateLimited(limit)
+			}
 			secs := int(math.Ceil(wait.Seconds()))
 			if secs < 1 {
 				secs = 1

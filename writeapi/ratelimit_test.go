@@ -17,7 +17,9 @@ func TestRateLimitPerClientBehindTrustedProxy(t *testing.T) {
 	limit := writeapi.RateLimit{PerUser: writeapi.Disabled, PerIP: 0.001, IPBurst: 2}
 	body := map[string]any{"currency": "EUR"}
 
+	var counted countLimited
 	trusted := limit
+	trusted.Observer = &counted
 	trusted.ClientIP = clientip.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	e := newEnv(t, func(c *writeapi.Config) { c.RateLimit = trusted })
 	for i := range 5 {
@@ -36,6 +38,10 @@ func TestRateLimitPerClientBehindTrustedProxy(t *testing.T) {
 		t.Fatalf("spoofed left-most entry escaped the limit: %d", r.status)
 	}
 
+	if counted.ip != 2 {
+		t.Fatalf("observer counted %d ip-limited requests, want 2", counted.ip)
+	}
+
 	e = newEnv(t, func(c *writeapi.Config) { c.RateLimit = limit })
 	statuses := []int{}
 	for i := range 3 {
@@ -44,5 +50,15 @@ func TestRateLimitPerClientBehindTrustedProxy(t *testing.T) {
 	}
 	if statuses[2] != 429 {
 		t.Fatalf("untrusted peer: forwarded headers were used (statuses %v)", statuses)
+	}
+}
+
+type countLimited struct{ ip, user int }
+
+func (c *countLimited) RateLimited(limit string) {
+	if limit == "ip" {
+		c.ip++
+	} else {
+		c.user++
 	}
 }

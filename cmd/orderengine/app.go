@@ -93,6 +93,8 @@ type app struct {
 	locker  lease.Locker
 	forward *bus.Forwarder
 	tracing *telemetry.Tracing
+	// business holds the business metrics of /metrics.
+	business *telemetry.Business
 }
 
 // newApp wires the engine from configuration; close releases what it opened.
@@ -209,6 +211,16 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, err
 	}
+	// Business metrics: the command side reports what it can (rate limits here); the saga,
+	// payments, conflicts and idempotent replays are to be wired to a.business.
+	m := newMetrics(a.store, a.projectionStatus)
+	a.business = telemetry.NewBusiness(m.reg)
+	if f.rateLimit == (writeapi.RateLimit{}) {
+		f.rateLimit = writeapi.DefaultRateLimit()
+	}
+	if f.rateLimit.Observer == nil {
+		f.rateLimit.Observer = a.business
+	}
 	api, err := writeapi.New(writeapi.Config{
 		Service: svc, Verifier: ver, Checkout: co, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
 		Idempotency:  idempotency.New(a.store, idempotency.Options{}),
@@ -225,7 +237,6 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 			a.sup.Probe("projection:"+a.search.Name(), projectionProbe(a.search.Status))
 		}
 	}
-	m := newMetrics(a.store, a.projectionStatus)
 	m.log, m.tracing = log, a.tracing
 	a.handler = newRouter(a.sup.Handler(), m, api.Register, a.read.Register)
 	return a, nil
