@@ -1,8 +1,8 @@
 // Package bus carries the event store's ordered log onto watermill so process managers
 // (checkout, notifications…) react to events.
 //
-//   - Open chooses the pub/sub by URL: "memory" is watermill's in-process gochannel,
-//     "nats://host:port" is NATS JetStream through watermill-nats (durable pull consumers,
+//   - OpenMemory opens watermill's in-process gochannel, OpenNATS connects to
+//     NATS JetStream through watermill-nats (durable pull consumers,
 //     ack after handling, JetStream de-duplication by message id = event id).
 //   - Forwarder tails $all from a checkpoint kept in the event store and publishes every
 //     event to the topic of its stream's category (Topic).

@@ -15,7 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 )
 
-// Options configure Open. Zero values take the defaults.
+// Options configure OpenMemory and OpenNATS. Zero values take the defaults.
 type Options struct {
 	// TopicPrefix prefixes every topic (default DefaultTopicPrefix). NATS streams are named
 	// after topics, so it may hold only letters, digits, '-' and '_'.
@@ -145,23 +145,32 @@ func (p *PubSub) Subscriber(group string) (message.Subscriber, error) {
 // Close closes the publisher and connections.
 func (p *PubSub) Close() error { return p.closeFn() }
 
-// Open connects to the bus named by rawURL: "memory" (or "memory:") for the in-process
-// gochannel, "nats://host:port[,nats://…]" for NATS JetStream.
-func Open(ctx context.Context, rawURL string, opt Options) (*PubSub, error) {
+// OpenMemory opens the in-process bus (watermill's gochannel).
+func OpenMemory(opt Options) (*PubSub, error) {
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
+	return openMemory(opt), nil
+}
+
+// OpenNATS connects to NATS JetStream: "nats://host:port[,nats://…]" (or tls://).
+func OpenNATS(ctx context.Context, rawURL string, opt Options) (*PubSub, error) {
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
+	if _, err := url.Parse(strings.Split(rawURL, ",")[0]); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	return openNATS(ctx, rawURL, opt)
+}
+
+// check fills in defaults and validates the options.
+func (opt *Options) check() error {
 	opt.setDefaults()
 	if !validName(opt.TopicPrefix) {
-		return nil, fmt.Errorf("bus: topic prefix %q must be letters, digits, '-' or '_'", opt.TopicPrefix)
+		return fmt.Errorf("bus: topic prefix %q must be letters, digits, '-' or '_'", opt.TopicPrefix)
 	}
-	switch {
-	case rawURL == "memory" || rawURL == "memory:" || rawURL == "memory://":
-		return openMemory(opt), nil
-	case strings.HasPrefix(rawURL, "nats://") || strings.HasPrefix(rawURL, "tls://"):
-		if _, err := url.Parse(strings.Split(rawURL, ",")[0]); err != nil {
-			return nil, fmt.Errorf("bus: %w", err)
-		}
-		return openNATS(ctx, rawURL, opt)
-	}
-	return nil, fmt.Errorf("bus: unsupported URL %q (want memory or nats://host:port)", rawURL)
+	return nil
 }
 
 // openMemory is watermill's gochannel. Publish blocks until every subscriber of the topic

@@ -106,7 +106,11 @@ func (e *env) newRuntime() (*commands.Runtime, *commands.Service) {
 func (e *env) startCheckout() *Checkout {
 	e.t.Helper()
 	rt, _ := e.newRuntime()
-	ps, err := bus.Open(e.ctx, e.busURL, bus.Options{TopicPrefix: e.prefix, Logger: testLogger()})
+	open := func(o bus.Options) (*bus.PubSub, error) { return bus.OpenNATS(e.ctx, e.busURL, o) }
+	if e.busURL == "memory" {
+		open = func(o bus.Options) (*bus.PubSub, error) { return bus.OpenMemory(o) }
+	}
+	ps, err := open(bus.Options{TopicPrefix: e.prefix, Logger: testLogger()})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := bus.Open(ctx, "memory", bus.Options{})
+	ps, err := bus.OpenMemory(bus.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

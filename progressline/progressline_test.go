@@ -30,3 +30,14 @@ func TestLine(t *testing.T) {
 	}
 	Start(nil, 1, 0, nil).Finish(true, "") // no writer: nothing drawn, no panic
 }
+
+func TestBarOffTerminal(t *testing.T) {
+	var b bytes.Buffer
+	bar := NewBar(&b)
+	bar.Update(12.5, "first")
+	bar.Update(50, "too soon") // within BarEvery: dropped
+	bar.Done()
+	if got := b.String(); got != " 12.5% first\n" {
+		t.Fatalf("output %q", got)
+	}
+}

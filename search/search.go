@@ -2,21 +2,14 @@
 // relevance ranking, typo and prefix tolerance, facets, filters, sorts and cursor
 // pagination, kept up to date from the event log by a projection.
 //
-// Three backends implement it, chosen by URL with Open:
+// Three backends implement it, in sub-packages, each opened by its own Open; the
+// program picks one by URL (cmd/orderengine's openSearch):
 //
-//	""  or "sqlite:…"      SQLite FTS5 in the read-model database (embedded default)
-//	"postgres://…"         PostgreSQL full text (weighted tsvector, GIN) + pg_trgm
-//	"http://…", "https://…" Elasticsearch (index behind an alias, external versions)
+//	""  or "sqlite:…"      sqlsearch: SQLite FTS5 in the read-model database (embedded default)
+//	"postgres://…"         sqlsearch: PostgreSQL full text (weighted tsvector, GIN) + pg_trgm
+//	"http://…", "https://…" elastic: Elasticsearch (index behind an alias, external versions)
 //
-// The backends live in sub-packages that register themselves with this package; the
-// program that calls Open imports them for their side effect:
-//
-//	import (
-//		_ "github.com/orderengine/orderengine/search/elastic"
-//		_ "github.com/orderengine/orderengine/search/sqlsearch"
-//	)
-//
-//	b, err := search.Open(ctx, cfg.Search, search.Options{DB: readModels, Events: store, Logger: log})
+//	b, err := sqlsearch.Open(ctx, "", search.Options{DB: readModels, Events: store, Logger: log})
 //	go b.Run(ctx)                 // the projection that feeds the index
 //	res, err := b.Search(ctx, search.Query{Text: "blue shirt", Facets: []string{"brand", "price"}})
 //
@@ -34,9 +27,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/orderengine/orderengine/domain"
@@ -238,7 +228,7 @@ type Backend interface {
 	Close() error
 }
 
-// Options configure Open. Only what the chosen backend needs must be set.
+// Options configure the backends' Open functions. Only what the chosen backend needs must be set.
 type Options struct {
 	// DB is the read-model database. The SQL backends use it when the URL is empty or
 	// names an SQL database ("sqlite:…", "postgres://…"): a non-nil DB is taken to be
@@ -256,50 +246,4 @@ type Options struct {
 	// HTTPTransport, if set, carries Elasticsearch requests (tests, custom TLS).
 	HTTPTransport http.RoundTripper
 	Logger        *slog.Logger
-}
-
-// Opener opens a backend for a URL; backends register one per URL scheme.
-type Opener func(ctx context.Context, url string, opt Options) (Backend, error)
-
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Opener{}
-)
-
-// Register makes a backend available to Open for URL schemes (e.g. "sqlite",
-// "postgres"; "" is the empty URL). Backends call it from init.
-func Register(open Opener, schemes ...string) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	for _, s := range schemes {
-		registry[s] = open
-	}
-}
-
-// Open opens the backend a URL names: "" (the read-model database in Options.DB),
-// "sqlite:…", "postgres://…" or "postgresql://…" (SQL backends), "http://…" or
-// "https://…" (Elasticsearch; user info in the URL is basic auth, query parameter
-// index=ALIAS names the alias).
-func Open(ctx context.Context, url string, opt Options) (Backend, error) {
-	scheme := ""
-	if url != "" {
-		s, _, ok := strings.Cut(url, ":")
-		if !ok {
-			return nil, fmt.Errorf("search: URL %q: want sqlite:, postgres://… or http(s)://…", url)
-		}
-		scheme = strings.ToLower(s)
-	}
-	registryMu.RLock()
-	open := registry[scheme]
-	var known []string
-	for s := range registry {
-		known = append(known, s)
-	}
-	registryMu.RUnlock()
-	if open == nil {
-		sort.Strings(known)
-		hint := "import github.com/orderengine/orderengine/search/sqlsearch and …/search/elastic"
-		return nil, fmt.Errorf("search: no backend for URL scheme %q (registered: %q; %s)", scheme, known, hint)
-	}
-	return open(ctx, url, opt)
 }

@@ -140,8 +140,8 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		return nil, err
 	}
 	a.svc = svc
-	if a.bus, err = bus.Open(ctx, f.bus, bus.Options{Logger: log}); err != nil {
-		return nil, fmt.Errorf("open bus %s: %w", redactURL(f.bus), err)
+	if a.bus, err = openBus(ctx, f.bus, log); err != nil {
+		return nil, err
 	}
 	// Zero --unready-after takes the supervisor's default.
 	a.sup = supervise.New(supervise.Options{UnreadyAfter: f.unreadyAfter, FailAfter: f.failAfter, Logger: log})
@@ -175,9 +175,8 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	default:
 		return nil, usagef("--projections must be on or off, not %q", f.projections)
 	}
-	if a.search, err = search.Open(ctx, f.search, search.Options{DB: a.rmdb, Events: a.store, Logger: log,
-		Runner: projections.RunnerOptions{Logger: log}}); err != nil {
-		return nil, fmt.Errorf("open search %s: %w", redactURL(f.search), err)
+	if a.search, err = openSearch(ctx, f.search, a.rmdb, a.store, log); err != nil {
+		return nil, err
 	}
 	var co *checkout.Checkout
 	// The built-in gateway simulator delivers its webhooks in-process, signed like a real

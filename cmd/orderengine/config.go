@@ -21,6 +21,9 @@ type Config struct {
 	// Events is the event store URL: "sqlite:" (a file in DataDir), "sqlite:PATH",
 	// "postgres://…" or "kurrentdb://…" / "esdb://…".
 	Events string
+	// EventsSchema is the PostgreSQL schema of the event store (default "orderengine");
+	// benchmarks set a fresh one. Not a flag.
+	EventsSchema string
 	// MaxEventSize is the largest event (data + metadata) accepted, in bytes.
 	MaxEventSize int
 	// LogLevel is debug, info, warn or error.
@@ -160,4 +163,12 @@ func redactURL(u string) string {
 		}
 	}
 	return u
+}
+
+// checkRange rejects a numeric flag outside lo–hi (exit 2).
+func checkRange(name string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return usagef("%s %d: want %d–%d", name, v, lo, hi)
+	}
+	return nil
 }

@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/orderengine/orderengine/progressline"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
 	"github.com/orderengine/orderengine/search"
@@ -27,17 +26,6 @@ type readModelFlags struct {
 
 func (f *readModelFlags) register(fs *flagSet) {
 	fs.stringVar(&f.url, "readmodels", "ORDERENGINE_READMODELS", "sqlite:", "read-model database: sqlite: (readmodels.db in the data dir) | sqlite:PATH | postgres://…[&schema=NAME]")
-}
-
-func openReadModels(ctx context.Context, c Config, f readModelFlags) (*projections.DB, error) {
-	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	db, err := projections.Open(ctx, f.url, projections.Options{SQLitePath: filepath.Join(c.DataDir, "readmodels.db")})
-	if err != nil {
-		return nil, fmt.Errorf("open read models %s: %w", redactURL(f.url), err)
-	}
-	return db, nil
 }
 
 func runFuncs(rs []*projections.Runner) []func(context.Context) error {
@@ -126,8 +114,8 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 	defer db.Close()
 	var sb search.Backend
 	if name == searchProjection || sub == "status" || sub == "list" || sub == "run" {
-		if sb, err = search.Open(ctx, searchURL, search.Options{DB: db, Events: store, Logger: log}); err != nil {
-			return fmt.Errorf("open search %s: %w", redactURL(searchURL), err)
+		if sb, err = openSearch(ctx, searchURL, db, store, log); err != nil {
+			return err
 		}
 		defer sb.Close()
 	}
@@ -206,7 +194,7 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintf(stdout, "%s reset: generation %d is empty and live; a running server rebuilds it from position 0\n", p.Name(), gen)
 		return nil
 	default:
-		bar := newProgressBar(stderr)
+		bar := progressline.NewBar(stderr)
 		rebuild := func(opt projections.RebuildOptions) (*projections.RebuildReport, error) {
 			if name == searchProjection {
 				return sb.Rebuild(ctx, opt)
@@ -220,11 +208,11 @@ func runProjections(ctx context.Context, args []string, getenv func(string) stri
 				if pr.Total > 0 {
 					pct = min(100, 100*float64(pr.Events)/float64(pr.Total))
 				}
-				bar.update(pct, fmt.Sprintf("%s %s %s/%s events  %s ev/s  ETA %s", pr.Projection, pr.Phase,
-					commas(pr.Events), commas(pr.Total), commas(uint64(pr.Rate)), pr.ETA.Round(time.Second)))
+				bar.Update(pct, fmt.Sprintf("%s %s %s/%s events  %s ev/s  ETA %s", pr.Projection, pr.Phase,
+					progressline.Commas(float64(pr.Events)), progressline.Commas(float64(pr.Total)), progressline.Commas(pr.Rate), pr.ETA.Round(time.Second)))
 			},
 		})
-		bar.done()
+		bar.Done()
 		if err != nil {
 			return err
 		}
@@ -248,8 +236,8 @@ func printRebuildReport(w io.Writer, rep *projections.RebuildReport) {
 	if !rep.Switched {
 		action = "not switched (dry run): generation %d dropped, %d stays live"
 	}
-	fmt.Fprintf(w, "%s rebuilt: %s events in %s (%s ev/s), up to position %d\n", rep.Projection, commas(rep.Events),
-		rep.Elapsed.Round(time.Millisecond), commas(uint64(rep.Rate)), rep.Position)
+	fmt.Fprintf(w, "%s rebuilt: %s events in %s (%s ev/s), up to position %d\n", rep.Projection, progressline.Commas(float64(rep.Events)),
+		rep.Elapsed.Round(time.Millisecond), progressline.Commas(rep.Rate), rep.Position)
 	fmt.Fprintf(w, "new generation %s; "+action+"\n", verdict, rep.NewGeneration, rep.OldGeneration)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tLIVE ROWS\tNEW ROWS\tLIVE HASH\tNEW HASH\tSAME")
@@ -261,53 +249,4 @@ func printRebuildReport(w io.Writer, rep *projections.RebuildReport) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.12s\t%.12s\t%s\n", t.Table, t.LiveRows, t.NewRows, t.LiveHash, t.NewHash, same)
 	}
 	tw.Flush()
-}
-
-// progressBar redraws one line on a terminal; elsewhere it prints a line every few seconds.
-type progressBar struct {
-	w     io.Writer
-	tty   bool
-	last  time.Time
-	drawn bool
-}
-
-func newProgressBar(w io.Writer) *progressBar {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &progressBar{w: w, tty: tty}
-}
-
-func (b *progressBar) update(pct float64, text string) {
-	now := time.Now()
-	if !b.tty {
-		if now.Sub(b.last) < 2*time.Second {
-			return
-		}
-		b.last = now
-		fmt.Fprintf(b.w, "%5.1f%% %s\n", pct, text)
-		return
-	}
-	const width = 30
-	filled := int(pct / 100 * width)
-	fmt.Fprintf(b.w, "\r[%s%s] %5.1f%% %s\x1b[K", strings.Repeat("#", filled), strings.Repeat(".", width-filled), pct, text)
-	b.drawn = true
-}
-
-func (b *progressBar) done() {
-	if b.tty && b.drawn {
-		fmt.Fprintln(b.w)
-	}
-}
-
-// commas formats n with thousands separators.
-func commas(n uint64) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

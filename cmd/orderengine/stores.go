@@ -9,11 +9,19 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/orderengine/orderengine/bus"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/kurrentdb"
 	"github.com/orderengine/orderengine/eventstore/postgres"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
+	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/search"
+	"github.com/orderengine/orderengine/search/elastic"
+	"github.com/orderengine/orderengine/search/sqlsearch"
 )
+
+// This file is where adapters are chosen: one explicit URL switch per port (event
+// store, read models, bus, search). Every command opens its stores through these.
 
 // storeKind is the backend a store URL names.
 type storeKind string
@@ -70,8 +78,68 @@ func openEventStore(ctx context.Context, c Config, log *slog.Logger) (eventstore
 		}
 		return sqlite.Open(ctx, path, sqlite.Options{Limits: limits, Logger: log, Synchronous: q.Get("synchronous")})
 	case kindPostgres:
-		return postgres.Open(ctx, rest, postgres.Options{Limits: limits, Logger: log})
+		return postgres.Open(ctx, rest, postgres.Options{Limits: limits, Logger: log, Schema: c.EventsSchema})
 	default:
 		return kurrentdb.Open(ctx, rest, kurrentdb.Options{Limits: limits, Logger: log})
 	}
+}
+
+// openReadModels opens the read-model database: "sqlite:" (readmodels.db in the data
+// dir), "sqlite:PATH" or "postgres://…[?schema=NAME]".
+func openReadModels(ctx context.Context, c Config, f readModelFlags) (*projections.DB, error) {
+	kind, _, err := parseStoreURL(f.url)
+	if err != nil || (kind != kindSQLite && kind != kindPostgres) {
+		return nil, usagef("--readmodels %q: want sqlite:, sqlite:PATH or postgres://…", redactURL(f.url))
+	}
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := projections.Open(ctx, f.url, projections.Options{SQLitePath: filepath.Join(c.DataDir, "readmodels.db")})
+	if err != nil {
+		return nil, fmt.Errorf("open read models %s: %w", redactURL(f.url), err)
+	}
+	return db, nil
+}
+
+// openBus opens the event bus: "memory" (in-process) or "nats://host:port" (JetStream).
+func openBus(ctx context.Context, u string, log *slog.Logger) (*bus.PubSub, error) {
+	opt := bus.Options{Logger: log}
+	switch {
+	case u == "memory" || u == "memory:" || u == "memory://":
+		return bus.OpenMemory(opt)
+	case strings.HasPrefix(u, "nats://") || strings.HasPrefix(u, "tls://"):
+		ps, err := bus.OpenNATS(ctx, u, opt)
+		if err != nil {
+			return nil, fmt.Errorf("open bus %s: %w", redactURL(u), err)
+		}
+		return ps, nil
+	}
+	return nil, usagef("--bus %q: want memory or nats://host:port", redactURL(u))
+}
+
+// validBusURL reports whether openBus takes u, for checking flags before opening anything.
+func validBusURL(u string) bool {
+	return u == "memory" || u == "memory:" || u == "memory://" || strings.HasPrefix(u, "nats://") || strings.HasPrefix(u, "tls://")
+}
+
+// openSearch opens the search backend: "" (SQL search in the read-model database db; an
+// SQL URL is taken to name db too) or "http(s)://…" (Elasticsearch).
+func openSearch(ctx context.Context, u string, db *projections.DB, store eventstore.Store, log *slog.Logger) (search.Backend, error) {
+	opt := search.Options{DB: db, Events: store, Logger: log, Runner: projections.RunnerOptions{Logger: log}}
+	var (
+		b   search.Backend
+		err error
+	)
+	switch {
+	case u == "", strings.HasPrefix(u, "sqlite:"), strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		b, err = sqlsearch.Open(ctx, u, opt)
+	case strings.HasPrefix(u, "http://"), strings.HasPrefix(u, "https://"):
+		b, err = elastic.Open(ctx, u, opt)
+	default:
+		return nil, usagef("--search %q: want empty (the read-model database), sqlite:…, postgres://… or http(s)://… (Elasticsearch)", redactURL(u))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open search %s: %w", redactURL(u), err)
+	}
+	return b, nil
 }

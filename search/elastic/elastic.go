@@ -60,11 +60,8 @@ const DefaultAlias = "orderengine-products"
 // ProjectionName is the name the runner reports.
 const ProjectionName = "search"
 
-func init() {
-	search.Register(open, "http", "https")
-}
-
-func open(ctx context.Context, rawURL string, opt search.Options) (search.Backend, error) {
+// Open is New with the options of the search port (for the URL switch in cmd).
+func Open(ctx context.Context, rawURL string, opt search.Options) (search.Backend, error) {
 	return New(ctx, rawURL, opt.Events, Options{Alias: opt.Index, Transport: opt.HTTPTransport, Runner: opt.Runner, Logger: opt.Logger})
 }
 

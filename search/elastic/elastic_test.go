@@ -272,7 +272,7 @@ func TestSearchAgainstFake(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	ctx := context.Background()
-	b, err := search.Open(ctx, "http://elastic:secret@localhost:9200?index=shop-search", search.Options{})
+	b, err := Open(ctx, "http://elastic:secret@localhost:9200?index=shop-search", search.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestOpen(t *testing.T) {
 		t.Error("Run without an event store: no error")
 	}
 	for _, u := range []string{"http://", "http://host?index=Upper", "http://host?index=_x"} {
-		if _, err := search.Open(ctx, u, search.Options{}); err == nil {
+		if _, err := Open(ctx, u, search.Options{}); err == nil {
 			t.Errorf("%s: no error", u)
 		}
 	}
@@ -664,7 +664,7 @@ func TestConformance(t *testing.T) {
 	_, _ = rand.Read(rnd[:])
 	alias := "oetest-" + hex.EncodeToString(rnd[:])
 	searchtest.Run(t, func(t *testing.T, events eventstore.Store) search.Backend {
-		b, err := search.Open(context.Background(), url, search.Options{Events: events, Index: alias,
+		b, err := Open(context.Background(), url, search.Options{Events: events, Index: alias,
 			Runner: projections.RunnerOptions{IdleCheck: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)

@@ -39,11 +39,10 @@ import (
 	"github.com/orderengine/orderengine/search"
 )
 
-func init() {
-	search.Register(open, "", "sqlite", "postgres", "postgresql")
-}
-
-func open(ctx context.Context, url string, opt search.Options) (search.Backend, error) {
+// Open opens the SQL backend: with Options.DB, on that read-model database (url is
+// ignored: "" by convention); without, on the database url names ("sqlite:…",
+// "postgres://…"), which Close then closes.
+func Open(ctx context.Context, url string, opt search.Options) (search.Backend, error) {
 	db, owned := opt.DB, false
 	if db == nil {
 		if url == "" {

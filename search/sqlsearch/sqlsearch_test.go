@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 			t.Parallel()
 			url := projectionstest.URL(t, backend)
 			searchtest.Run(t, func(t *testing.T, events eventstore.Store) search.Backend {
-				b, err := search.Open(context.Background(), url, search.Options{Events: events, Runner: runnerOptions()})
+				b, err := sqlsearch.Open(context.Background(), url, search.Options{Events: events, Runner: runnerOptions()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -121,14 +121,14 @@ func oneDB(t *testing.T, b *sqlsearch.Backend) *projections.DB { return b.DB() }
 
 func TestOpen(t *testing.T) {
 	ctx := context.Background()
-	if _, err := search.Open(ctx, "", search.Options{}); err == nil {
+	if _, err := sqlsearch.Open(ctx, "", search.Options{}); err == nil {
 		t.Error(`"" without a DB: no error`)
 	}
-	if _, err := search.Open(ctx, "redis://x", search.Options{}); err == nil || !strings.Contains(err.Error(), "no backend") {
+	if _, err := sqlsearch.Open(ctx, "redis://x", search.Options{}); err == nil || !strings.Contains(err.Error(), "want sqlite:") {
 		t.Errorf("unknown scheme: %v", err)
 	}
 	db := projectionstest.DB(t, "sqlite")
-	b, err := search.Open(ctx, "", search.Options{DB: db})
+	b, err := sqlsearch.Open(ctx, "", search.Options{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Close closed the caller's DB: %v", err)
 	}
 	// An SQL URL without a DB: Open opens (and Close closes) it.
-	b, err = search.Open(ctx, projectionstest.URL(t, "sqlite"), search.Options{})
+	b, err = sqlsearch.Open(ctx, projectionstest.URL(t, "sqlite"), search.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
