@@ -63,7 +63,7 @@ func (f *appFlags) register(fs *flagSet) {
 	fs.stringVar(&f.bus, "bus", "ORDERENGINE_BUS", "memory", "event bus: memory (in-process) | nats://host:4222 (JetStream)")
 	fs.durationVar(&f.reservationTTL, "reservation-ttl", "ORDERENGINE_RESERVATION_TTL", 15*time.Minute, "how long stock stays reserved for an unpaid order")
 	fs.stringVar(&f.webhookSecret, "payment-webhook-secret", "ORDERENGINE_PAYMENT_WEBHOOK_SECRET", "", "HMAC secret of payment webhooks (default: generated in the data dir)")
-	fs.stringVar(&f.projections, "projections", "ORDERENGINE_PROJECTIONS", "on", "run the projection workers in this process: on | off (then run `orderengine projections run` elsewhere)")
+	fs.stringVar(&f.projections, "projections", "ORDERENGINE_PROJECTIONS", "on", "run the projection workers in this process: on | off (then run 'orderengine projections run' elsewhere)")
 	fs.stringVar(&f.search, "search", "ORDERENGINE_SEARCH", "", "search backend: empty (the read-model database: SQLite FTS5 or PostgreSQL full text) | http://host:9200 (Elasticsearch)")
 	fs.intVar(&f.lowStock, "low-stock-threshold", "ORDERENGINE_LOW_STOCK_THRESHOLD", 5, "available units at or below which a SKU is flagged low on stock")
 	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")

@@ -18,13 +18,10 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 		c      Config
 		stream string
 	)
-	fs := newFlagSet("audit verify", "audit verify [--stream S] [flags]", getenv, stderr)
+	fs := newFlagSet("audit verify", "audit verify [--stream S] [flags]", getenv, stdout)
 	commonFlags(fs, &c)
 	fs.StringVar(&stream, "stream", "", "verify only this stream (default: every stream)")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
 		return err
 	}
 	if err := c.Validate(); err != nil {

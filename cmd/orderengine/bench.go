@@ -200,7 +200,7 @@ func runBenchEventStore(ctx context.Context, args []string, getenv func(string) 
 		cfg               storebench.Config
 		quiet             bool
 	)
-	fs := newFlagSet("bench eventstore", "bench eventstore [--events URL] [flags]", getenv, stderr)
+	fs := newFlagSet("bench eventstore", "bench eventstore [--events URL] [flags]", getenv, stdout)
 	fs.StringVar(&events, "events", "sqlite:", "store to measure: sqlite: (a fresh temporary file), sqlite:PATH, postgres://… (a fresh schema, dropped afterwards), kurrentdb://…")
 	fs.IntVar(&cfg.Streams, "streams", storebench.DefaultStreams, "streams written")
 	fs.IntVar(&cfg.EventsPerStream, "events-per-stream", storebench.DefaultEventsPerStream, "events per stream (the batch of append_b10)")

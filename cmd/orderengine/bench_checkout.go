@@ -75,7 +75,7 @@ func runBenchCheckout(ctx context.Context, args []string, getenv func(string) st
 		b   benchCheckoutFlags
 		cfg checkoutbench.Config
 	)
-	fs := newFlagSet("bench checkout", "bench checkout [--events URL] [--bus memory|nats://…] [--flash-sale] [flags]", getenv, stderr)
+	fs := newFlagSet("bench checkout", "bench checkout [--events URL] [--bus memory|nats://…] [--flash-sale] [flags]", getenv, stdout)
 	b.register(fs, &cfg)
 	if err := fs.parse(args); err != nil {
 		return err

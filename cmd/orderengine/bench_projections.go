@@ -19,7 +19,7 @@ func runBenchProjections(ctx context.Context, args []string, getenv func(string)
 		cfg                projectionbench.Config
 		quiet              bool
 	)
-	fs := newFlagSet("bench projections", "bench projections [--events URL] [--readmodels URL] [--order-events N]", getenv, stderr)
+	fs := newFlagSet("bench projections", "bench projections [--events URL] [--readmodels URL] [--order-events N]", getenv, stdout)
 	fs.StringVar(&events, "events", "sqlite:", "event store to generate the log in: sqlite: (a temporary file) or postgres://… (a fresh schema, dropped afterwards)")
 	fs.StringVar(&readModels, "readmodels", "sqlite:", "read models to rebuild into: sqlite: (a temporary file) or postgres://… (a fresh schema, dropped afterwards)")
 	fs.IntVar(&cfg.OrderEvents, "order-events", 100_000, "order events in the generated log")

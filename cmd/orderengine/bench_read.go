@@ -22,7 +22,7 @@ func runBenchRead(ctx context.Context, args []string, getenv func(string) string
 		products, orders               int
 		quiet                          bool
 	)
-	fs := newFlagSet("bench read", "bench read [--events URL] [--readmodels URL] [--concurrency 32] [--duration 20s]", getenv, stderr)
+	fs := newFlagSet("bench read", "bench read [--events URL] [--readmodels URL] [--concurrency 32] [--duration 20s]", getenv, stdout)
 	fs.StringVar(&events, "events", "sqlite:", "event store: sqlite: (a temporary file) or postgres://… (a fresh schema, dropped afterwards)")
 	fs.StringVar(&readModels, "readmodels", "", "read models: sqlite: (temporary) or postgres://… (a fresh schema); default: the same kind as --events")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "concurrent clients")

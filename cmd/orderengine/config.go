@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,8 +37,8 @@ type Config struct {
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("--addr must not be empty"))
+	if err := checkAddr(c.Addr); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
@@ -44,14 +46,14 @@ func (c Config) Validate() error {
 	if _, _, err := parseStoreURL(c.Events); err != nil {
 		errs = append(errs, fmt.Errorf("--events: %w", err))
 	}
-	if c.MaxEventSize <= 0 {
-		errs = append(errs, errors.New("--max-event-size must be positive"))
+	if c.MaxEventSize < 1024 || c.MaxEventSize > 64<<20 {
+		errs = append(errs, fmt.Errorf("--max-event-size %d: want 1024–%d bytes", c.MaxEventSize, 64<<20))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
+	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want more than 0 and at most 1h", c.ShutdownTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -65,20 +67,36 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 // flagSet builds a subcommand's flag set whose defaults come from the environment.
+// --help prints the usage to the help writer (stdout); errors are returned, never
+// printed with the whole flag list.
 type flagSet struct {
 	*flag.FlagSet
 	getenv func(string) string
 	errs   []error
+	help   io.Writer
+	usage  string
 }
 
-func newFlagSet(name, usage string, getenv func(string) string, stderr io.Writer) *flagSet {
+func newFlagSet(name, usage string, getenv func(string) string, help io.Writer) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: orderengine %s\n\nFlags (environment variable in brackets):\n", usage)
-		fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	f := &flagSet{FlagSet: fs, getenv: getenv, help: help, usage: usage}
+	fs.Usage = func() {}
+	return f
+}
+
+// printHelp writes the command's usage and flags.
+func (f *flagSet) printHelp() {
+	fmt.Fprintf(f.help, "Usage: orderengine %s\n", f.usage)
+	n := 0
+	f.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
 	}
-	return &flagSet{FlagSet: fs, getenv: getenv}
+	fmt.Fprint(f.help, "\nFlags (environment variable in brackets):\n")
+	f.SetOutput(f.help)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
 }
 
 func (f *flagSet) env(name string) (string, bool) {
@@ -109,7 +127,7 @@ func (f *flagSet) durationVar(p *time.Duration, name, env string, def time.Durat
 	if v, ok := f.env(env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a duration", env, v))
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a duration (want e.g. 5s, 500ms, 2m)", env, v))
 		} else {
 			def = d
 		}
@@ -117,21 +135,57 @@ func (f *flagSet) durationVar(p *time.Duration, name, env string, def time.Durat
 	f.DurationVar(p, name, def, usage+" ["+env+"]")
 }
 
-// parse parses args; --help prints usage and returns errHelp.
+// parse parses args; -h/--help prints the help and returns errHelp.
 func (f *flagSet) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			f.printHelp()
 			return errHelp
 		}
-		return usagef("%v", err)
+	}
+	if err := f.Parse(args); err != nil {
+		return f.flagError(err)
 	}
 	if len(f.errs) > 0 {
 		return usagef("%v", errors.Join(f.errs...))
 	}
 	if f.NArg() > 0 {
-		return usagef("unexpected argument %q", f.Arg(0))
+		return usagef("unexpected argument %q (orderengine %s --help)", f.Arg(0), f.Name())
 	}
 	return nil
+}
+
+var (
+	reUnknownFlag = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	reBadValue    = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for flag -+([^:]*): (.*)$`)
+)
+
+// flagError turns the flag package's message into one helpful line.
+func (f *flagSet) flagError(err error) error {
+	msg := err.Error()
+	if m := reUnknownFlag.FindStringSubmatch(msg); m != nil {
+		return usagef("unknown flag --%s (orderengine %s --help lists the flags)", m[1], f.Name())
+	}
+	if m := reBadValue.FindStringSubmatch(msg); m != nil {
+		want := m[3]
+		if fl := f.Lookup(m[2]); fl != nil {
+			if g, ok := fl.Value.(flag.Getter); ok {
+				switch g.Get().(type) {
+				case time.Duration:
+					want = "not a duration (want a number with a unit, e.g. 5s, 500ms, 2m)"
+				case int, int64, uint, uint64:
+					want = "not an integer"
+				case bool:
+					want = "want true or false"
+				}
+			}
+		}
+		return usagef("--%s %q: %s", m[2], m[1], want)
+	}
+	return usagef("%s (orderengine %s --help)", msg, f.Name())
 }
 
 // errHelp ends a command successfully after --help.
@@ -169,6 +223,22 @@ func redactURL(u string) string {
 func checkRange(name string, v, lo, hi int) error {
 	if v < lo || v > hi {
 		return usagef("%s %d: want %d–%d", name, v, lo, hi)
+	}
+	return nil
+}
+
+// checkAddr accepts a listen address HOST:PORT or :PORT with a numeric port.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		var n int
+		n, err = strconv.Atoi(port)
+		if err == nil && (n < 0 || n > 65535) {
+			err = errors.New("port out of range")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("--addr %q: want HOST:PORT or :PORT, e.g. :8080 or 127.0.0.1:8080", addr)
 	}
 	return nil
 }

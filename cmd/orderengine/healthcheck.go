@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,12 +12,9 @@ import (
 // runHealthcheck probes /healthz of a running server; container images have no curl.
 func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var addr string
-	fs := newFlagSet("healthcheck", "healthcheck [--addr ADDR]", getenv, stderr)
+	fs := newFlagSet("healthcheck", "healthcheck [--addr ADDR]", getenv, stdout)
 	fs.stringVar(&addr, "addr", "ORDERENGINE_ADDR", ":8080", "address the server listens on")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
 		return err
 	}
 	host := addr

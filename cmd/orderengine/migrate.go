@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -12,13 +11,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		c  Config
 		rf readModelFlags
 	)
-	fs := newFlagSet("migrate", "migrate [flags]", getenv, stderr)
+	fs := newFlagSet("migrate", "migrate [flags]", getenv, stdout)
 	commonFlags(fs, &c)
 	rf.register(fs)
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
 		return err
 	}
 	if err := c.Validate(); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/progressline"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
@@ -51,177 +51,234 @@ func projectionByName(name string) (projections.Projection, error) {
 	return nil, usagef("unknown projection %q (have %s, %s)", name, strings.Join(names, ", "), searchProjection)
 }
 
-const projectionsUsage = "projections list|status|run|rebuild NAME|reset NAME [flags]"
+// projectionsCLI is what a projections subcommand works on.
+type projectionsCLI struct {
+	c         Config
+	rf        readModelFlags
+	searchURL string
+	asJSON    bool
+	dryRun    bool
+	name      string // rebuild, reset: the projection
 
-func runProjections(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usagef("usage: orderengine %s", projectionsUsage)
-	}
-	sub, rest := args[0], args[1:]
-	var name string
-	if sub == "rebuild" || sub == "reset" {
-		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			return usagef("usage: orderengine projections %s NAME [flags]", sub)
+	store eventstore.Store
+	db    *projections.DB
+	sb    search.Backend
+}
+
+// projectionsCommand is the entry point of "projections SUB".
+func projectionsCommand(sub string) runFunc {
+	return func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+		var p projectionsCLI
+		usage := "projections " + sub + " [flags]"
+		if sub == "rebuild" || sub == "reset" {
+			usage = "projections " + sub + " NAME [flags]   (NAME: " + strings.Join(projectionNames(), ", ") + ")"
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				p.name, args = args[0], args[1:]
+			}
 		}
-		name, rest = rest[0], rest[1:]
-	}
-	var (
-		c      Config
-		rf     readModelFlags
-		asJSON bool
-		dryRun bool
-	)
-	fs := newFlagSet("projections "+sub, projectionsUsage, getenv, stderr)
-	commonFlags(fs, &c)
-	rf.register(fs)
-	var searchURL string
-	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
-	fs.stringVar(&searchURL, "search", "ORDERENGINE_SEARCH", "", "search backend (for the search projection): empty = the read-model database, or http://… Elasticsearch")
-	if sub == "rebuild" {
-		fs.BoolVar(&dryRun, "dry-run", false, "build and compare the new generation, then drop it instead of switching")
-	}
-	if err := fs.parse(rest); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
+		fs := newFlagSet("projections "+sub, usage, getenv, stdout)
+		commonFlags(fs, &p.c)
+		p.rf.register(fs)
+		fs.stringVar(&p.searchURL, "search", "ORDERENGINE_SEARCH", "", "search backend (for the search projection): empty = the read-model database, or http://… Elasticsearch")
+		if sub == "list" || sub == "status" || sub == "rebuild" {
+			fs.BoolVar(&p.asJSON, "json", false, "print JSON instead of a table")
 		}
-		return err
+		if sub == "rebuild" {
+			fs.BoolVar(&p.dryRun, "dry-run", false, "build and compare the new generation, then drop it instead of switching")
+		}
+		if err := fs.parse(args); err != nil {
+			return err
+		}
+		if err := p.check(sub); err != nil {
+			return err
+		}
+		if err := p.open(ctx, (sub == "reset" || sub == "rebuild") && p.name != searchProjection); err != nil {
+			return err
+		}
+		defer p.close()
+		switch sub {
+		case "run":
+			return p.run(ctx, stdout, stderr)
+		case "list", "status":
+			return p.status(ctx, sub, stdout)
+		case "reset":
+			return p.reset(ctx, stdout)
+		}
+		return p.rebuild(ctx, stdout, stderr)
 	}
-	if err := c.Validate(); err != nil {
+}
+
+func projectionNames() []string {
+	var names []string
+	for _, p := range readmodel.All() {
+		names = append(names, p.Name())
+	}
+	return append(names, searchProjection)
+}
+
+func (p *projectionsCLI) check(sub string) error {
+	if err := p.c.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	var p projections.Projection
-	if name != "" && name != searchProjection {
-		var err error
-		if p, err = projectionByName(name); err != nil {
+	if (sub == "rebuild" || sub == "reset") && p.name == "" {
+		return usagef("usage: orderengine projections %s NAME [flags] (NAME: %s)", sub, strings.Join(projectionNames(), ", "))
+	}
+	if p.name != "" && p.name != searchProjection {
+		if _, err := projectionByName(p.name); err != nil {
 			return err
 		}
 	}
-	switch sub {
-	case "list", "status", "run", "rebuild", "reset":
-	default:
-		return usagef("unknown projections command %q (list, status, run, rebuild, reset)", sub)
+	return nil
+}
+
+// open opens the event store, the read models and (unless sqlOnly) the search backend.
+func (p *projectionsCLI) open(ctx context.Context, sqlOnly bool) error {
+	log := newLogger(p.c, io.Discard)
+	var err error
+	if p.store, err = openEventStore(ctx, p.c, log); err != nil {
+		return fmt.Errorf("open event store %s: %w", redactURL(p.c.Events), err)
 	}
-	log := newLogger(c, io.Discard)
-	store, err := openEventStore(ctx, c, log)
-	if err != nil {
-		return fmt.Errorf("open event store %s: %w", redactURL(c.Events), err)
+	if p.db, err = openReadModels(ctx, p.c, p.rf); err != nil {
+		return err
 	}
-	defer store.Close()
-	db, err := openReadModels(ctx, c, rf)
+	if !sqlOnly {
+		p.sb, err = openSearch(ctx, p.searchURL, p.db, p.store, log)
+	}
+	return err
+}
+
+func (p *projectionsCLI) close() {
+	if p.sb != nil {
+		p.sb.Close()
+	}
+	if p.db != nil {
+		p.db.Close()
+	}
+	if p.store != nil {
+		p.store.Close()
+	}
+}
+
+// run is the workers of a serve --projections=off deployment, in their own process.
+func (p *projectionsCLI) run(ctx context.Context, stdout, stderr io.Writer) error {
+	runners, err := newRunners(p.db, p.store, newLogger(p.c, stderr))
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	var sb search.Backend
-	if name == searchProjection || sub == "status" || sub == "list" || sub == "run" {
-		if sb, err = openSearch(ctx, searchURL, db, store, log); err != nil {
-			return err
-		}
-		defer sb.Close()
+	var wg sync.WaitGroup
+	for _, r := range append([]func(context.Context) error{p.sb.Run}, runFuncs(runners)...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r(ctx); err != nil {
+				fmt.Fprintf(stderr, "projection stopped: %v\n", err)
+			}
+		}()
 	}
-	if name == searchProjection {
-		if sqb, ok := sb.(*sqlsearch.Backend); ok {
-			p = sqb.Projection()
-		}
-	}
+	fmt.Fprintln(stdout, "projection workers running; SIGTERM or SIGINT stops them")
+	wg.Wait()
+	return nil
+}
 
-	switch sub {
-	case "run":
-		// The workers of a serve --projections=off deployment, in their own process.
-		runners, err := newRunners(db, store, newLogger(c, stderr))
-		if err != nil {
-			return err
+func (p *projectionsCLI) status(ctx context.Context, sub string, stdout io.Writer) error {
+	sts, err := projections.Inspect(ctx, p.db, p.store)
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, s := range sts {
+		known[s.Name] = true
+	}
+	for _, rm := range readmodel.All() {
+		if !known[rm.Name()] {
+			sts = append(sts, projections.Status{Name: rm.Name(), State: "not started"})
 		}
-		var wg sync.WaitGroup
-		for _, r := range append([]func(context.Context) error{sb.Run}, runFuncs(runners)...) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := r(ctx); err != nil {
-					fmt.Fprintf(stderr, "projection stopped: %v\n", err)
-				}
-			}()
-		}
-		fmt.Fprintln(stdout, "projection workers running; SIGTERM or SIGINT stops them")
-		wg.Wait()
-		return nil
-	case "list", "status":
-		sts, err := projections.Inspect(ctx, db, store)
-		if err != nil {
-			return err
-		}
-		known := map[string]bool{}
+	}
+	if !known[p.sb.Name()] {
+		sts = append(sts, p.sb.Status()) // Elasticsearch keeps its checkpoint in the index
+	}
+	sort.Slice(sts, func(i, j int) bool { return sts[i].Name < sts[j].Name })
+	if p.asJSON {
+		return json.NewEncoder(stdout).Encode(sts)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	if sub == "list" {
+		fmt.Fprintln(tw, "NAME\tGENERATION\tCHECKPOINT")
 		for _, s := range sts {
-			known[s.Name] = true
-		}
-		for _, p := range readmodel.All() {
-			if !known[p.Name()] {
-				sts = append(sts, projections.Status{Name: p.Name(), State: "not started"})
-			}
-		}
-		if sb != nil && !known[sb.Name()] {
-			sts = append(sts, sb.Status()) // Elasticsearch keeps its checkpoint in the index
-		}
-		sort.Slice(sts, func(i, j int) bool { return sts[i].Name < sts[j].Name })
-		if asJSON {
-			return json.NewEncoder(stdout).Encode(sts)
-		}
-		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-		if sub == "list" {
-			fmt.Fprintln(tw, "NAME\tGENERATION\tCHECKPOINT")
-			for _, s := range sts {
-				fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Name, s.Generation, s.Checkpoint)
-			}
-			return tw.Flush()
-		}
-		fmt.Fprintln(tw, "NAME\tSTATE\tGENERATION\tCHECKPOINT\tHEAD\tLAG\tSECONDS BEHIND\tFAILURE")
-		for _, s := range sts {
-			failure := ""
-			if s.Failure != nil {
-				failure = fmt.Sprintf("position %d %s %s: %s", s.Failure.Position, s.Failure.Stream, s.Failure.Type, s.Failure.Error)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.1f\t%s\n", s.Name, s.State, s.Generation, s.Checkpoint, s.Head, s.Lag, s.LagSeconds, failure)
+			fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Name, s.Generation, s.Checkpoint)
 		}
 		return tw.Flush()
-	case "reset":
-		if p == nil {
-			return usagef("reset of the Elasticsearch index: run projections rebuild search instead")
-		}
-		gen, err := projections.Reset(ctx, db, p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s reset: generation %d is empty and live; a running server rebuilds it from position 0\n", p.Name(), gen)
-		return nil
-	default:
-		bar := progressline.NewBar(stderr)
-		rebuild := func(opt projections.RebuildOptions) (*projections.RebuildReport, error) {
-			if name == searchProjection {
-				return sb.Rebuild(ctx, opt)
-			}
-			return projections.Rebuild(ctx, db, store, p, opt)
-		}
-		rep, err := rebuild(projections.RebuildOptions{
-			DryRun: dryRun,
-			Progress: func(pr projections.Progress) {
-				pct := 100.0
-				if pr.Total > 0 {
-					pct = min(100, 100*float64(pr.Events)/float64(pr.Total))
-				}
-				bar.Update(pct, fmt.Sprintf("%s %s %s/%s events  %s ev/s  ETA %s", pr.Projection, pr.Phase,
-					progressline.Commas(float64(pr.Events)), progressline.Commas(float64(pr.Total)), progressline.Commas(pr.Rate), pr.ETA.Round(time.Second)))
-			},
-		})
-		bar.Done()
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return json.NewEncoder(stdout).Encode(rep)
-		}
-		printRebuildReport(stdout, rep)
-		return nil
 	}
+	fmt.Fprintln(tw, "NAME\tSTATE\tGENERATION\tCHECKPOINT\tHEAD\tLAG\tSECONDS BEHIND\tFAILURE")
+	for _, s := range sts {
+		failure := ""
+		if s.Failure != nil {
+			failure = fmt.Sprintf("position %d %s %s: %s", s.Failure.Position, s.Failure.Stream, s.Failure.Type, s.Failure.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.1f\t%s\n", s.Name, s.State, s.Generation, s.Checkpoint, s.Head, s.Lag, s.LagSeconds, failure)
+	}
+	return tw.Flush()
+}
+
+func (p *projectionsCLI) reset(ctx context.Context, stdout io.Writer) error {
+	proj, err := p.projection()
+	if err != nil {
+		return err
+	}
+	gen, err := projections.Reset(ctx, p.db, proj)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s reset: generation %d is empty and live; a running server rebuilds it from position 0\n", proj.Name(), gen)
+	return nil
+}
+
+// projection is the SQL projection p.name names (the SQL search backend's for "search").
+func (p *projectionsCLI) projection() (projections.Projection, error) {
+	if p.name != searchProjection {
+		return projectionByName(p.name)
+	}
+	if sqb, ok := p.sb.(*sqlsearch.Backend); ok {
+		return sqb.Projection(), nil
+	}
+	return nil, usagef("reset of the Elasticsearch index: run projections rebuild search instead")
+}
+
+func (p *projectionsCLI) rebuild(ctx context.Context, stdout, stderr io.Writer) error {
+	bar := progressline.NewBar(stderr)
+	opt := projections.RebuildOptions{
+		DryRun: p.dryRun,
+		Progress: func(pr projections.Progress) {
+			pct := 100.0
+			if pr.Total > 0 {
+				pct = min(100, 100*float64(pr.Events)/float64(pr.Total))
+			}
+			bar.Update(pct, fmt.Sprintf("%s %s %s/%s events  %s ev/s  ETA %s", pr.Projection, pr.Phase,
+				progressline.Commas(float64(pr.Events)), progressline.Commas(float64(pr.Total)), progressline.Commas(pr.Rate), pr.ETA.Round(time.Second)))
+		},
+	}
+	var (
+		rep *projections.RebuildReport
+		err error
+	)
+	if p.name == searchProjection {
+		rep, err = p.sb.Rebuild(ctx, opt)
+	} else {
+		proj, perr := p.projection()
+		if perr != nil {
+			return perr
+		}
+		rep, err = projections.Rebuild(ctx, p.db, p.store, proj, opt)
+	}
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	if p.asJSON {
+		return json.NewEncoder(stdout).Encode(rep)
+	}
+	printRebuildReport(stdout, rep)
+	return nil
 }
 
 func printRebuildReport(w io.Writer, rep *projections.RebuildReport) {

@@ -17,7 +17,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 		products int
 		seed     uint64
 	)
-	fs := newFlagSet("seed", "seed [--products N] [flags]", getenv, stderr)
+	fs := newFlagSet("seed", "seed [--products N] [flags]", getenv, stdout)
 	commonFlags(fs, &c)
 	fs.IntVar(&products, "products", 200, "products to create (each with variants and stock), 1–100000")
 	fs.Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same catalog")

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,22 +22,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		f appFlags
 		h httpLimits
 	)
-	fs := newFlagSet("serve", "serve [flags]", getenv, stderr)
+	fs := newFlagSet("serve", "serve [flags]", getenv, stdout)
 	commonFlags(fs, &c)
 	f.register(fs)
 	fs.stringVar(&c.Addr, "addr", "ORDERENGINE_ADDR", ":8080", "HTTP listen address")
 	fs.durationVar(&c.ShutdownTimeout, "shutdown-timeout", "ORDERENGINE_SHUTDOWN_TIMEOUT", 15*time.Second, "time in-flight requests get to finish on SIGTERM")
 	h.register(fs)
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
 		return err
 	}
 	if err := errors.Join(c.Validate(), h.validate()); err != nil {
 		return usagef("%v", err)
 	}
+	if err := f.validate(); err != nil {
+		return err
+	}
 	log := newLogger(c, stderr)
+	// Listen first: a port in use is one clear line, before anything else is opened or logged.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", c.Addr, err)
+	}
+	defer ln.Close()
 
 	tracing, err := telemetry.FromEnv(ctx, getenv, version)
 	if err != nil {
@@ -49,18 +57,26 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 	f.tracing = tracing
+	generated := f.secretsToGenerate(c)
 	a, err := newApp(ctx, c, f, log)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	for _, path := range generated {
+		hint := "payment webhooks are signed with it"
+		if filepath.Base(path) == "jwt-secret" {
+			hint = "sign tokens with it: orderengine token --sub alice --role customer (same --data-dir)"
+		}
+		log.Info("generated a development secret (kept for the next start)", "path", path, "hint", hint)
 	}
-	srv := h.server(a.handler, log)
-	log.Info("orderengine serving", "addr", ln.Addr().String(), "events", redactURL(c.Events), "version", version)
+	return serveHTTP(ctx, a, ln, h.server(a.handler, log), c, log)
+}
+
+// serveHTTP serves until ctx ends, then shuts down gracefully: in-flight requests first,
+// then the background work.
+func serveHTTP(ctx context.Context, a *app, ln net.Listener, srv *http.Server, c Config, log *slog.Logger) error {
+	log.Info("orderengine serving", "addr", ln.Addr().String(), "url", serveURL(ln.Addr()), "events", redactURL(c.Events), "version", version)
 
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
@@ -157,4 +173,62 @@ func streamDeadlines(next http.Handler, write time.Duration) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// validate checks serve's flags before anything is opened (exit 2 on bad values).
+func (f appFlags) validate() error {
+	var errs []error
+	if !validBusURL(f.bus) {
+		errs = append(errs, fmt.Errorf("--bus %q: want memory or nats://host:port", redactURL(f.bus)))
+	}
+	if f.projections != "on" && f.projections != "off" && f.projections != "" {
+		errs = append(errs, fmt.Errorf("--projections %q: want on or off", f.projections))
+	}
+	if u := f.search; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") &&
+		!strings.HasPrefix(u, "sqlite:") && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		errs = append(errs, fmt.Errorf("--search %q: want empty (the read-model database) or http(s)://… (Elasticsearch)", redactURL(u)))
+	}
+	if f.lowStock < 0 || f.lowStock > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--low-stock-threshold %d: want 0–1000000", f.lowStock))
+	}
+	if f.orderWait < 0 || f.orderWait > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("--order-wait %s: want 0s–5m", f.orderWait))
+	}
+	if f.reservationTTL < time.Second || f.reservationTTL > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("--reservation-ttl %s: want 1s–168h", f.reservationTTL))
+	}
+	if len(errs) > 0 {
+		return usagef("%v", errors.Join(errs...))
+	}
+	return nil
+}
+
+// secretsToGenerate are the development secret files newApp will create in the data dir.
+func (f appFlags) secretsToGenerate(c Config) []string {
+	var out []string
+	missing := func(name string) {
+		path := filepath.Join(c.DataDir, name)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			out = append(out, path)
+		}
+	}
+	if kind, _, _ := parseStoreURL(c.Events); kind == kindSQLite && f.auth.secret == "" && f.auth.jwksURL == "" {
+		missing("jwt-secret")
+	}
+	if f.webhookSecret == "" {
+		missing("webhook-secret")
+	}
+	return out
+}
+
+// serveURL is the address to reach the server at locally.
+func serveURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -61,16 +60,13 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		roles string
 		ttl   time.Duration
 	)
-	fs := newFlagSet("token", "token --sub SUBJECT --role ROLE[,ROLE] [--ttl 24h]", getenv, stderr)
+	fs := newFlagSet("token", "token --sub SUBJECT --role ROLE[,ROLE] [--ttl 24h]", getenv, stdout)
 	commonFlags(fs, &c)
 	af.register(fs)
 	fs.StringVar(&sub, "sub", "", "subject: the user id (a customer's orders and carts are theirs)")
 	fs.StringVar(&roles, "role", "customer", "roles, comma-separated: customer, admin, auditor, analyst")
 	fs.DurationVar(&ttl, "ttl", 24*time.Hour, "validity")
 	if err := fs.parse(args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
 		return err
 	}
 	if sub == "" {
