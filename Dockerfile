@@ -4,7 +4,12 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/orderengine ./cmd/orderengine && mkdir -p /out/data
+# The version orderengine reports: --build-arg VERSION (make docker passes git describe),
+# else git describe of the copied checkout, else "dev".
+ARG VERSION=
+RUN v="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}" && \
+	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$v" -o /out/orderengine ./cmd/orderengine && \
+	mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/orderengine /usr/local/bin/orderengine

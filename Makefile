@@ -3,15 +3,25 @@ GO        ?= go
 BIN       := bin/orderengine
 PKGS      := ./...
 TEST_TIMEOUT ?= 15m
+# The version the binary reports (orderengine version): from git, "dev" outside a checkout.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: run build test vet fmt-check bench bench-go stress clean
+.PHONY: run build docker test vet fmt-check bench bench-go stress clean
 
 ## run: start the engine on the embedded default (SQLite in ./data) at :8080
 run: build
+	@echo "orderengine $(VERSION) on http://localhost:8080 (embedded tier, data in ./data; Ctrl-C stops it)"
+	@echo "a token for the API:  ./$(BIN) token --sub alice --role customer   (admin: --role admin)"
+	@echo "try:  curl -H \"Authorization: Bearer \$$(./$(BIN) token --sub alice --role customer)\" http://localhost:8080/v1/orders"
 	./$(BIN) serve
 
 build:
-	$(GO) build -o $(BIN) ./cmd/orderengine
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/orderengine
+
+## docker: the container image, stamped with the same version
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t orderengine:$(VERSION) .
 
 ## test: vet, gofmt check, and every test with the race detector
 test: vet fmt-check
