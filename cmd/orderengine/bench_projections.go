@@ -48,21 +48,10 @@ func runBenchProjections(ctx context.Context, args []string, getenv func(string)
 		return err
 	}
 	defer sc.close()
-	c, err := sc.config(events)
-	if err != nil {
+	if err := openBenchProjectionStores(ctx, sc, &cfg, events, readModels, stderr); err != nil {
 		return err
-	}
-	rm, err := sc.readModels(readModels)
-	if err != nil {
-		return err
-	}
-	if cfg.Events, err = openEventStore(ctx, c, newLogger(c, stderr)); err != nil {
-		return fmt.Errorf("open %s: %w", redactURL(events), err)
 	}
 	defer cfg.Events.Close()
-	if cfg.DB, err = openReadModels(ctx, c, readModelFlags{url: rm}); err != nil {
-		return err
-	}
 	defer cfg.DB.Close()
 	cfg.Projections = []projections.Projection{readmodel.Orders{}, readmodel.Catalog{}}
 	fmt.Fprintf(stdout, "orderengine bench projections — events %s, read models %s — %s\n\n", redactURL(events), redactURL(readModels), time.Now().UTC().Format(time.RFC3339))
@@ -75,6 +64,27 @@ func runBenchProjections(ctx context.Context, args []string, getenv func(string)
 	projectionbench.PrintResultLines(stdout, results)
 	if !projectionbench.AllOK(results) {
 		return errBenchFailed
+	}
+	return nil
+}
+
+// openBenchProjectionStores opens the scratch event store and read models into cfg; on
+// error nothing stays open.
+func openBenchProjectionStores(ctx context.Context, sc *scratch, cfg *projectionbench.Config, events, readModels string, stderr io.Writer) error {
+	c, err := sc.config(events)
+	if err != nil {
+		return err
+	}
+	rm, err := sc.readModels(readModels)
+	if err != nil {
+		return err
+	}
+	if cfg.Events, err = openEventStore(ctx, c, newLogger(c, stderr)); err != nil {
+		return fmt.Errorf("open %s: %w", redactURL(events), err)
+	}
+	if cfg.DB, err = openReadModels(ctx, c, readModelFlags{url: rm}); err != nil {
+		cfg.Events.Close()
+		return err
 	}
 	return nil
 }

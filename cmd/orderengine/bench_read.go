@@ -34,18 +34,11 @@ func runBenchRead(ctx context.Context, args []string, getenv func(string) string
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if err := checkRange("--products", products, 1, 100_000); err != nil {
-		return err
-	}
-	if err := checkRange("--orders", orders, 1, 1_000_000); err != nil {
+	if err := checkBenchRead(cfg, products, orders); err != nil {
 		return err
 	}
 	if readModels == "" {
 		readModels = events
-	}
-	cfg.BaseURL, cfg.ProductIDs, cfg.Categories, cfg.CustomerTokens = "http://probe", []string{"p"}, []string{"c"}, []string{"t"}
-	if err := cfg.Validate(); err != nil {
-		return usagef("%v", err)
 	}
 	if !quiet {
 		cfg.Progress = stderr
@@ -132,4 +125,20 @@ func seedReadBench(ctx context.Context, e *benchEngine, cfg *readbench.Config, p
 	}
 	cfg.BaseURL = e.url
 	return e.waitCaughtUp(ctx, 2*time.Minute)
+}
+
+// checkBenchRead validates the flags before anything is opened (the engine fills in the
+// URL, products and tokens later).
+func checkBenchRead(cfg readbench.Config, products, orders int) error {
+	if err := checkRange("--products", products, 1, 100_000); err != nil {
+		return err
+	}
+	if err := checkRange("--orders", orders, 1, 1_000_000); err != nil {
+		return err
+	}
+	cfg.BaseURL, cfg.ProductIDs, cfg.Categories, cfg.CustomerTokens = "http://probe", []string{"p"}, []string{"c"}, []string{"t"}
+	if err := cfg.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	return nil
 }
