@@ -92,6 +92,10 @@ func TestServeHealthAndGracefulShutdown(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
 		t.Fatalf("no JSON shutdown log line in %s", stderr.String())
 	}
+	// A fresh data dir: the development secrets are generated, and the log says where.
+	if !strings.Contains(stderr.String(), `"msg":"generated a development secret (kept for the next start)","path":"`+filepath.Join(dir, "jwt-secret")+`"`) {
+		t.Fatalf("no log line naming the generated JWT secret in %s", stderr.String())
+	}
 	// The store was created in the data dir from the environment.
 	s, err := sqlite.Open(context.Background(), filepath.Join(dir, "events.db"), sqlite.Options{})
 	if err != nil {

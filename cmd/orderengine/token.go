@@ -78,9 +78,13 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if af.jwksURL != "" {
 		return usagef("tokens for a JWKS (RS256) setup come from your identity provider; token signs HS256 only")
 	}
+	generated := appFlags{auth: af, webhookSecret: "not generated here"}.secretsToGenerate(c)
 	cfg, err := af.config(c)
 	if err != nil {
 		return err
+	}
+	for _, path := range generated {
+		fmt.Fprintf(stderr, "generated a development JWT secret in %s (serve with the same --data-dir uses it)\n", path)
 	}
 	var rs []auth.Role
 	for _, r := range strings.Split(roles, ",") {
