@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer a.close()
 	for _, path := range generated {
 		hint := "payment webhooks are signed with it"
-		if filepath.Base(path) == "jwt-secret" {
+		if !strings.HasSuffix(path, "webhook-secret") {
 			hint = "sign tokens with it: orderengine token --sub alice --role customer (same --data-dir)"
 		}
 		log.Info("generated a development secret (kept for the next start)", "path", path, "hint", hint)
@@ -206,17 +206,21 @@ func (f appFlags) validate() error {
 // secretsToGenerate are the development secret files newApp will create in the data dir.
 func (f appFlags) secretsToGenerate(c Config) []string {
 	var out []string
-	missing := func(name string) {
-		path := filepath.Join(c.DataDir, name)
+	missing := func(path string) {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			out = append(out, path)
 		}
 	}
-	if kind, _, _ := parseStoreURL(c.Events); kind == kindSQLite && f.auth.secret == "" && f.auth.jwksURL == "" {
-		missing("jwt-secret")
+	kind, _, _ := parseStoreURL(c.Events)
+	switch {
+	case f.auth.secret != "" || f.auth.jwksURL != "":
+	case f.auth.secretFile != "":
+		missing(f.auth.secretFile)
+	case kind == kindSQLite:
+		missing(filepath.Join(c.DataDir, "jwt-secret"))
 	}
 	if f.webhookSecret == "" {
-		missing("webhook-secret")
+		missing(filepath.Join(c.DataDir, "webhook-secret"))
 	}
 	return out
 }
