@@ -58,8 +58,17 @@ func (b *benchCheckoutFlags) check(fs *flagSet, cfg *checkoutbench.Config) error
 	if !validBusURL(b.bus) {
 		return usagef("--bus %q: want memory or nats://host:port", redactURL(b.bus))
 	}
-	if b.orderWait <= 0 {
-		return usagef("--order-wait must be positive")
+	if b.orderWait <= 0 || b.orderWait > 5*time.Minute {
+		return usagef("--order-wait %s: want more than 0 and at most 5m", b.orderWait)
+	}
+	for _, r := range []struct {
+		name      string
+		v, lo, hi int
+	}{{"--concurrency", cfg.Concurrency, 1, 100_000}, {"--checkouts", cfg.Checkouts, 0, 10_000_000},
+		{"--products", cfg.Products, 1, 100_000}, {"--buyers", cfg.Buyers, 1, 100_000}, {"--stock", b.stock, 1, 1_000_000_000}} {
+		if err := checkRange(r.name, r.v, r.lo, r.hi); err != nil {
+			return err
+		}
 	}
 	// The URLs and tokens are filled in once the engine runs.
 	probe := *cfg

@@ -72,8 +72,8 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if sub == "" {
 		return usagef("--sub is required")
 	}
-	if ttl <= 0 {
-		return usagef("--ttl must be positive")
+	if ttl <= 0 || ttl > 366*24*time.Hour {
+		return usagef("--ttl %s: want more than 0 and at most 8784h (a year)", ttl)
 	}
 	if af.jwksURL != "" {
 		return usagef("tokens for a JWKS (RS256) setup come from your identity provider; token signs HS256 only")
