@@ -366,7 +366,7 @@ func TestNoPerEventInfoLogs(t *testing.T) {
 	log := slog.New(&logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ps, err := bus.Open(ctx, "memory", bus.Options{Logger: log})
+	ps, err := bus.OpenMemory(bus.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func TestForwarderResumesAfterTerminatedConnections(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	ps, err := bus.Open(ctx, "memory", bus.Options{})
+	ps, err := bus.OpenMemory(bus.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestForwarderLeaseTakeover(t *testing.T) {
 	writer := pgStore(t, schema, schema+"_writer")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ps, err := bus.Open(ctx, "memory", bus.Options{})
+	ps, err := bus.OpenMemory(bus.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestForwardedEventsJoinTheRequestTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ps, err := bus.Open(ctx, "memory", bus.Options{})
+	ps, err := bus.OpenMemory(bus.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
