@@ -1,7 +1,9 @@
 // Package checkout is the checkout process manager (saga). Its state is the stream
 // checkout-<orderId>; every change to an aggregate goes through commands.Execute and the
 // domain deciders, with correlation id = order id, causation = the triggering event and
-// actor "system:checkout" (or the caller's actor for Cancel, Ship, Deliver, Refund).
+// actor "system:checkout" (or the caller's actor for RequestCancel). Operations on the
+// order after checkout (cancel, ship, deliver, refund) live in package orderops, which
+// asks the saga to compensate through RequestCancel.
 //
 // On order.placed (delivered by the bus) the saga
 //
@@ -39,6 +41,7 @@ import (
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/keymutex"
 	"github.com/orderengine/orderengine/payment"
 )
 
@@ -101,17 +104,17 @@ func (c Config) Validate() error {
 }
 
 // Checkout runs checkouts. Build it with New; Run starts the bus consumers, the
-// forwarder and the sweeper. Status, Wait, HandleWebhook, Cancel, Ship, Deliver and
-// Refund work whether or not Run is running.
+// forwarder and the sweeper. Start, Status, Wait, HandleWebhook and RequestCancel work
+// whether or not Run is running.
 type Checkout struct {
 	cfg Config
 	rt  *commands.Runtime
 	log *slog.Logger
 
-	locks keyedMutex
+	locks keymutex.Map
 	// streamLocks serializes this process's writes to a hot stream (a SKU's stock), so
 	// concurrent checkouts queue instead of losing optimistic-concurrency rounds.
-	streamLocks keyedMutex
+	streamLocks keymutex.Map
 	sched       *scheduler
 
 	wmu     sync.Mutex
@@ -488,38 +491,4 @@ func (c *Checkout) watch(orderID string) (changed func() <-chan struct{}, releas
 		c.wmu.Unlock()
 	}
 	return changed, release
-}
-
-// keyedMutex serializes work on one order inside this process.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
@@ -454,77 +453,6 @@ func TestReservationExpiry(t *testing.T) {
 	}
 	if o := e.orderState(id); o.Status != domain.OrderStatusCancelled {
 		t.Fatalf("order %+v", o)
-	}
-}
-
-func TestCancelShipDeliverRefund(t *testing.T) {
-	e := newEnv(t, "memory", payment.SimulatorConfig{AsyncDelay: -1}, nil)
-	e.product("BOOK-1", 2000, 10)
-	co := e.checkout()
-
-	// Ship captures, deliver, refund never more than captured.
-	shipped := e.mustOrder(payment.TokenVisa, item{"BOOK-1", 1})
-	e.wait(shipped)
-	r, err := co.Ship(e.ctx, shipped, "DHL", "TRACK-1", admin)
-	if err != nil || r.State.Status != domain.OrderStatusShipped || r.State.PaymentStatus != domain.PaymentStatusCaptured {
-		t.Fatalf("ship: %+v %v", r.State, err)
-	}
-	if _, err := co.Ship(e.ctx, shipped, "DHL", "TRACK-1", admin); err != nil || e.sim.Calls("capture") != 1 {
-		t.Fatalf("repeated ship: %v, %d captures", err, e.sim.Calls("capture"))
-	}
-	if _, err := co.Cancel(e.ctx, shipped, "", admin); !errors.Is(err, domain.ErrIllegalTransition) {
-		t.Fatalf("cancel after shipment: %v", err)
-	}
-	if r, err := co.Deliver(e.ctx, shipped, admin); err != nil || r.State.Status != domain.OrderStatusDelivered {
-		t.Fatalf("deliver: %v", err)
-	}
-	total := r.State.Totals.GrandTotal
-	part := domain.Money{Amount: total.Amount / 2, Currency: total.Currency}
-	meta := admin
-	meta.IdempotencyKey = "refund-1"
-	if r, err := co.Refund(e.ctx, shipped, part, "damaged", meta); err != nil || r.State.Refunded != part {
-		t.Fatalf("refund: %+v %v", r.State, err)
-	}
-	if _, err := co.Refund(e.ctx, shipped, part, "damaged", meta); err != nil || e.sim.Calls("refund") != 1 {
-		t.Fatalf("repeated refund: %v, %d refunds", err, e.sim.Calls("refund"))
-	}
-	tooMuch := domain.Money{Amount: total.Amount - part.Amount + 1, Currency: total.Currency}
-	if _, err := co.Refund(e.ctx, shipped, tooMuch, "", admin); !errors.Is(err, domain.ErrValidation) || e.sim.Calls("refund") != 1 {
-		t.Fatalf("refund above captured: %v, %d refunds", err, e.sim.Calls("refund"))
-	}
-
-	// Cancelling a confirmed order voids the authorization and restocks.
-	paid := e.mustOrder(payment.TokenVisa, item{"BOOK-1", 2})
-	e.wait(paid)
-	onHand := e.inv("BOOK-1").Totals().OnHand
-	st, err := co.Cancel(e.ctx, paid, "changed my mind", commands.Meta{Actor: "alice"})
-	if err != nil || !st.Terminal || st.Outcome != OutcomeCancelled || st.Code != CodeCancelled {
-		t.Fatalf("cancel paid: %+v %v", st, err)
-	}
-	if o := e.orderState(paid); o.Status != domain.OrderStatusCancelled || o.PaymentStatus != domain.PaymentStatusVoided {
-		t.Fatalf("order %+v", o)
-	}
-	if got := e.inv("BOOK-1").Totals().OnHand; got != onHand+2 {
-		t.Fatalf("on hand %d, want %d", got, onHand+2)
-	}
-	if a := e.sim.Authorizations(paid); a[0].State != "voided" {
-		t.Fatalf("authorization %+v", a)
-	}
-
-	// Cancelling while the payment is pending releases the stock and voids it.
-	pending := e.mustOrder(payment.TokenAsync, item{"BOOK-1", 1})
-	waitStep(t, e, pending, StepAwaitingPayment)
-	if st, err := co.Cancel(e.ctx, pending, "", admin); err != nil || st.Outcome != OutcomeCancelled {
-		t.Fatalf("cancel pending: %+v %v", st, err)
-	}
-	if n := e.countFor("inventory-BOOK-1", "inventory.released", pending); n != 1 {
-		t.Fatalf("%d releases", n)
-	}
-	if a := e.sim.Authorizations(pending); len(a) != 1 || a[0].State != "voided" {
-		t.Fatalf("pending authorization %+v", a)
-	}
-	if tot := e.inv("BOOK-1").Totals(); tot.Reserved != 0 {
-		t.Fatalf("stock %+v", tot)
 	}
 }
 

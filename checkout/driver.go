@@ -29,7 +29,7 @@ const tokenPoll = 500 * time.Millisecond
 // drive runs a checkout's steps until it is terminal or has to wait. It returns how long
 // to wait before driving again (park: until woken).
 func (c *Checkout) drive(ctx context.Context, orderID string) (time.Duration, error) {
-	unlock := c.locks.lock(orderID)
+	unlock := c.locks.Lock(orderID)
 	defer unlock()
 	defer c.notify(orderID)
 	c.takeCached(orderID) // start from the stream
@@ -83,7 +83,7 @@ func (c *Checkout) drive(ctx context.Context, orderID string) (time.Duration, er
 // SKU's stock, a coupon), one at a time: they queue instead of losing
 // optimistic-concurrency rounds. Other processes are still handled by version checks.
 func execLocked[S any, C domain.Command](ctx context.Context, c *Checkout, d domain.Decider[S, C], cmd domain.Command, meta commands.Meta) (commands.Result[S], error) {
-	defer c.streamLocks.lock(d.StreamName(cmd.AggregateID()))()
+	defer c.streamLocks.Lock(d.StreamName(cmd.AggregateID()))()
 	return commands.Execute(ctx, c.rt, d, cmd, meta)
 }
 

@@ -9,9 +9,14 @@ package payment
 
 import (
 	"context"
+	"errors"
 
 	"github.com/orderengine/orderengine/domain"
 )
+
+// ErrRefused: the gateway definitively refused a capture or refund, so nothing was
+// recorded. Callers wrap it with the gateway's reason.
+var ErrRefused = errors.New("payment gateway refused")
 
 // Status is a gateway's answer.
 type Status string

@@ -27,9 +27,14 @@ type Config struct {
 	Verifier *auth.Verifier
 	// Idempotency stores Idempotency-Key results; nil disables the header's replay.
 	Idempotency IdempotencyStore
-	// Checkout runs order placement, cancellation and fulfilment; nil leaves those routes
-	// answering 503.
-	Checkout Checkout
+	// Checkout runs placed orders' checkouts; PaymentWebhooks takes the gateway's
+	// notifications; Cancellations, Fulfilment and Refunds run operations on orders after
+	// checkout. A nil one leaves its routes answering 503.
+	Checkout        Checkout
+	PaymentWebhooks PaymentWebhooks
+	Cancellations   Cancellations
+	Fulfilment      Fulfilment
+	Refunds         Refunds
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
 	// RateLimit bounds cart and order writes (zero value: DefaultRateLimit()).
@@ -46,18 +51,22 @@ type Config struct {
 
 // API is the command API's HTTP handler.
 type API struct {
-	svc     *commands.Service
-	ver     *auth.Verifier
-	idem    IdempotencyStore
-	co      Checkout
-	maxBody int64
-	limit   *rateLimiter
-	wait    time.Duration
-	maxWait time.Duration
-	log     *slog.Logger
-	now     func() time.Time
-	router  chi.Router
-	openapi func() []byte
+	svc      *commands.Service
+	ver      *auth.Verifier
+	idem     IdempotencyStore
+	co       Checkout
+	webhooks PaymentWebhooks
+	cancels  Cancellations
+	fulfil   Fulfilment
+	refunds  Refunds
+	maxBody  int64
+	limit    *rateLimiter
+	wait     time.Duration
+	maxWait  time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+	router   chi.Router
+	openapi  func() []byte
 }
 
 // New builds the API.
@@ -85,6 +94,7 @@ func New(c Config) (*API, error) {
 	}
 	a := &API{
 		svc: c.Service, ver: c.Verifier, idem: c.Idempotency, co: c.Checkout,
+		webhooks: c.PaymentWebhooks, cancels: c.Cancellations, fulfil: c.Fulfilment, refunds: c.Refunds,
 		maxBody: c.MaxBodyBytes, limit: newRateLimiter(c.RateLimit, c.Now),
 		wait: c.OrderWait, maxWait: c.MaxOrderWait, log: c.Logger, now: c.Now,
 		openapi: mergedOpenAPI(c.OpenAPIMerge),

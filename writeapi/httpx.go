@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/httpapi"
+	"github.com/orderengine/orderengine/payment"
 	"github.com/orderengine/orderengine/problem"
 )
 
@@ -59,7 +59,7 @@ func commandProblem(err error) (problem.Details, bool) {
 		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", ve.Error()).With("errors", ve.Problems), true
 	case errors.Is(err, domain.ErrValidation):
 		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error()), true
-	case errors.Is(err, checkout.ErrGatewayRefused):
+	case errors.Is(err, payment.ErrRefused):
 		return problem.New(http.StatusUnprocessableEntity, "payment-refused", "Payment gateway refused", err.Error()), true
 	case errors.Is(err, commands.ErrForbidden):
 		return problem.Forbidden(err.Error()), true

@@ -18,7 +18,7 @@ import (
 	"github.com/orderengine/orderengine/problem"
 )
 
-// Checkout is the checkout process manager as the API drives it (*checkout.Checkout).
+// Checkout places orders into the checkout saga and reports on them (*checkout.Checkout).
 type Checkout interface {
 	// Start begins a placed order's checkout now instead of when the bus delivers
 	// order.placed (idempotent: the bus's delivery then changes nothing).
@@ -27,21 +27,37 @@ type Checkout interface {
 	Status(ctx context.Context, orderID string) (checkout.Status, error)
 	// Wait blocks until the checkout is terminal or max has passed.
 	Wait(ctx context.Context, orderID string, max time.Duration) (checkout.Status, error)
-	// HandleWebhook verifies and applies a payment gateway webhook; errors wrapping
+}
+
+// PaymentWebhooks takes the payment gateway's notifications (*checkout.Checkout).
+type PaymentWebhooks interface {
+	// HandleWebhook verifies and applies a webhook; errors wrapping
 	// payment.ErrInvalidWebhook mean it was rejected and changed nothing.
 	HandleWebhook(ctx context.Context, header http.Header, body []byte) (checkout.WebhookResult, error)
+}
+
+// Cancellations cancels orders (*orderops.Ops).
+type Cancellations interface {
 	Cancel(ctx context.Context, orderID, reason string, meta commands.Meta) (checkout.Status, error)
+}
+
+// Fulfilment ships and delivers orders (*orderops.Ops).
+type Fulfilment interface {
 	Ship(ctx context.Context, orderID, carrier, tracking string, meta commands.Meta) (commands.Result[domain.Order], error)
 	Deliver(ctx context.Context, orderID string, meta commands.Meta) (commands.Result[domain.Order], error)
+}
+
+// Refunds refunds orders (*orderops.Ops).
+type Refunds interface {
 	Refund(ctx context.Context, orderID string, amount domain.Money, reason string, meta commands.Meta) (commands.Result[domain.Order], error)
 }
 
-func (a *API) checkoutReady(w http.ResponseWriter, r *http.Request) bool {
-	if a.co == nil {
-		httpapi.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "checkout-unavailable", "Checkout unavailable", "this server runs no checkout"))
-		return false
+// available answers 503 when the port a route needs is not configured.
+func available(w http.ResponseWriter, r *http.Request, configured bool, what string) bool {
+	if !configured {
+		httpapi.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "checkout-unavailable", "Checkout unavailable", "this server runs no "+what))
 	}
-	return true
+	return configured
 }
 
 type placeOrderBody struct {
@@ -56,7 +72,7 @@ type placeOrderBody struct {
 // placeOrder starts the checkout and waits (bounded) for it: 201 with the confirmed or
 // cancelled order, else 202 with Location to poll.
 func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
-	if !a.checkoutReady(w, r) {
+	if !available(w, r, a.co != nil, "checkout") {
 		return
 	}
 	wait := a.wait
@@ -120,7 +136,7 @@ func (a *API) writeOrder(w http.ResponseWriter, r *http.Request, id string, meta
 }
 
 func (a *API) checkoutStatus(w http.ResponseWriter, r *http.Request) {
-	if !a.checkoutReady(w, r) {
+	if !available(w, r, a.co != nil, "checkout") {
 		return
 	}
 	meta, err := a.meta(r)
@@ -146,12 +162,9 @@ type reasonBody struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// orderOp runs a checkout operation on an order the caller may reach, then answers with
-// the order.
+// orderOp runs an operation on an order the caller may reach, then answers with the
+// order.
 func (a *API) orderOp(w http.ResponseWriter, r *http.Request, body any, op func(ctx context.Context, id string, meta commands.Meta) error) {
-	if !a.checkoutReady(w, r) {
-		return
-	}
 	meta, err := a.meta(r)
 	if err == nil && body != nil {
 		err = a.decode(w, r, body)
@@ -176,13 +189,16 @@ func (a *API) orderOp(w http.ResponseWriter, r *http.Request, body any, op func(
 }
 
 func (a *API) cancelOrder(w http.ResponseWriter, r *http.Request) {
+	if !available(w, r, a.cancels != nil, "order cancellation") {
+		return
+	}
 	var b reasonBody
 	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
 		reason := b.Reason
 		if reason == "" {
 			reason = "cancelled by " + meta.Actor
 		}
-		_, err := a.co.Cancel(ctx, id, reason, meta)
+		_, err := a.cancels.Cancel(ctx, id, reason, meta)
 		return err
 	})
 }
@@ -193,16 +209,22 @@ type shipmentBody struct {
 }
 
 func (a *API) shipOrder(w http.ResponseWriter, r *http.Request) {
+	if !available(w, r, a.fulfil != nil, "fulfilment") {
+		return
+	}
 	var b shipmentBody
 	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
-		_, err := a.co.Ship(ctx, id, b.Carrier, b.TrackingNumber, meta)
+		_, err := a.fulfil.Ship(ctx, id, b.Carrier, b.TrackingNumber, meta)
 		return err
 	})
 }
 
 func (a *API) deliverOrder(w http.ResponseWriter, r *http.Request) {
+	if !available(w, r, a.fulfil != nil, "fulfilment") {
+		return
+	}
 	a.orderOp(w, r, nil, func(ctx context.Context, id string, meta commands.Meta) error {
-		_, err := a.co.Deliver(ctx, id, meta)
+		_, err := a.fulfil.Deliver(ctx, id, meta)
 		return err
 	})
 }
@@ -213,9 +235,12 @@ type refundBody struct {
 }
 
 func (a *API) refundOrder(w http.ResponseWriter, r *http.Request) {
+	if !available(w, r, a.refunds != nil, "refunds") {
+		return
+	}
 	var b refundBody
 	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
-		_, err := a.co.Refund(ctx, id, b.Amount, b.Reason, meta)
+		_, err := a.refunds.Refund(ctx, id, b.Amount, b.Reason, meta)
 		return err
 	})
 }
@@ -223,7 +248,7 @@ func (a *API) refundOrder(w http.ResponseWriter, r *http.Request) {
 // paymentWebhook takes gateway notifications. It needs no JWT: the HMAC signature is the
 // authentication, checked by the checkout before anything changes.
 func (a *API) paymentWebhook(w http.ResponseWriter, r *http.Request) {
-	if !a.checkoutReady(w, r) {
+	if !available(w, r, a.webhooks != nil, "payment webhooks") {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
@@ -231,7 +256,7 @@ func (a *API) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("reading the webhook body: %v", err))
 		return
 	}
-	res, err := a.co.HandleWebhook(r.Context(), r.Header, body)
+	res, err := a.webhooks.HandleWebhook(r.Context(), r.Header, body)
 	if err != nil {
 		if errors.Is(err, payment.ErrInvalidWebhook) {
 			httpapi.WriteProblem(w, r, problem.New(http.StatusBadRequest, "webhook-rejected", "Webhook rejected", err.Error()))

@@ -22,6 +22,7 @@ import (
 	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/idempotency"
 	"github.com/orderengine/orderengine/lease"
+	"github.com/orderengine/orderengine/orderops"
 	"github.com/orderengine/orderengine/payment"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
@@ -198,6 +199,10 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		return nil, err
 	}
 	a.checkout = co
+	ops, err := orderops.New(orderops.Config{Runtime: rt, Gateway: a.gateway, Checkouts: co})
+	if err != nil {
+		return nil, err
+	}
 	a.read, err = readapi.New(readapi.Config{
 		Reader:    readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(f.lowStock)}),
 		Positions: a.rmdb, Verifier: ver, Events: a.store, Search: a.search,
@@ -221,7 +226,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		f.rateLimit.Observer = a.business
 	}
 	api, err := writeapi.New(writeapi.Config{
-		Service: svc, Verifier: ver, Checkout: co, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
+		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
 		Idempotency:  idempotency.New(a.store, idempotency.Options{}),
 		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps},
 	})
