@@ -12,7 +12,7 @@
 //  2. redeems the coupon, if any (usage limit reached → compensate, cancel),
 //  3. records the payment's authorization request in payment-<orderId> (PaymentID = order
 //     id) with the token commands.Service.PlaceOrder recorded in checkoutrequest-<orderId>
-//     (commands.ReadCheckoutRequest; an existing request in payment-<orderId> is used as
+//     (package checkout/request; an existing request in payment-<orderId> is used as
 //     is), authorizes through the Gateway and records the answer; pending answers wait
 //     for a signed webhook (HandleWebhook),
 //  4. authorized → marks the order's payment authorized, commits the reservations,

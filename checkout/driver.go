@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/orderengine/orderengine/checkout/request"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
@@ -254,7 +255,7 @@ func (c *Checkout) authorize(ctx context.Context, s State, cause string) (time.D
 	if !p.Exists {
 		// The token is in the checkout request commands.Service.PlaceOrder recorded
 		// (before order.placed); record the authorization request from it.
-		cr, err := commands.ReadCheckoutRequest(ctx, c.cfg.Store, s.OrderID)
+		cr, err := request.Read(ctx, c.cfg.Store, s.OrderID)
 		if errors.Is(err, domain.ErrNotFound) {
 			return tokenPoll, nil // not recorded (yet): look again until the TTL
 		}

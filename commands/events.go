@@ -5,17 +5,16 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/orderengine/orderengine/checkout/request"
 	"github.com/orderengine/orderengine/domain"
 )
 
-// Stream categories of the command side's own bookkeeping streams (not aggregates).
+// Stream category of the command side's own bookkeeping streams (not aggregates). The
+// checkout request PlaceOrder records is package checkout/request's.
 const (
 	// CategorySKU: "sku-<SKU>" records which product owns a SKU (catalog.sku_claimed /
 	// catalog.sku_released); the last event is the current state.
 	CategorySKU = "sku"
-	// CategoryCheckoutRequest: "checkoutrequest-<orderId>" holds one
-	// checkoutrequest.recorded event, written before order.placed (see Service.PlaceOrder).
-	CategoryCheckoutRequest = "checkoutrequest"
 )
 
 // SKUClaimed: ProductID now owns SKU. SKUs are unique across products.
@@ -33,26 +32,13 @@ type SKUReleased struct {
 	At        time.Time `json:"at"`
 }
 
-// CheckoutRequested is what PlaceOrder records for the checkout saga beside the order:
-// the payment token the customer submitted. It never holds card data, only the gateway's
-// token (e.g. "tok_visa").
-type CheckoutRequested struct {
-	OrderID      string    `json:"orderId"`
-	CartID       string    `json:"cartId"`
-	CustomerID   string    `json:"customerId"`
-	PaymentToken string    `json:"paymentToken"`
-	CouponCode   string    `json:"couponCode,omitempty"` // same as order.placed's couponCode
-	At           time.Time `json:"at"`
-}
-
-func (SKUClaimed) EventType() string        { return "catalog.sku_claimed" }
-func (SKUReleased) EventType() string       { return "catalog.sku_released" }
-func (CheckoutRequested) EventType() string { return "checkoutrequest.recorded" }
+func (SKUClaimed) EventType() string  { return "catalog.sku_claimed" }
+func (SKUReleased) EventType() string { return "catalog.sku_released" }
 
 // RegisterEvents adds this package's event types to reg; registering them again is a no-op.
 // Anyone decoding the whole log ($all) with their own registry needs them too.
 func RegisterEvents(reg *domain.Registry) error {
-	for _, e := range []domain.Event{SKUClaimed{}, SKUReleased{}, CheckoutRequested{}} {
+	for _, e := range []domain.Event{SKUClaimed{}, SKUReleased{}, request.Recorded{}} {
 		if p, ok := reg.Prototype(e.EventType()); ok {
 			if reflect.TypeOf(p) != reflect.TypeOf(e) {
 				return fmt.Errorf("event %q is registered with another type %T", e.EventType(), p)

@@ -2,10 +2,10 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/orderengine/orderengine/checkout/request"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
@@ -31,15 +31,16 @@ type PlaceOrderInput struct {
 // Steps, each idempotent, so a retry after a crash anywhere completes the same order:
 //
 //  1. validate everything (cart checkout-ready, order lines and addresses, token);
-//  2. record the checkout request — one checkoutrequest.recorded event (CheckoutRequested)
-//     at version 0 of stream "checkoutrequest-<orderId>", holding the payment token;
+//  2. record the checkout request — one checkoutrequest.recorded event (request.Recorded,
+//     package checkout/request) at version 0 of stream "checkoutrequest-<orderId>",
+//     holding the payment token;
 //  3. append order.placed to "order-<orderId>"; its couponCode is the cart's applied
 //     coupon, for the saga to redeem;
 //  4. check the cart out into the order (cart.checked_out).
 //
 // For the checkout saga: when it sees order.placed, the payment token is already durable in
 // "checkoutrequest-<orderId>" version 0 (step 2 precedes step 3); read it with
-// ReadCheckoutRequest. The first recorded request wins: a retry carrying another token does
+// request.Read. The first recorded request wins: a retry carrying another token does
 // not replace it. The order, not the cart, is authoritative: the saga must not wait for
 // cart.checked_out (step 4 may be completed by a later retry).
 //
@@ -92,7 +93,7 @@ func (s *Service) placeOrder(ctx context.Context, in PlaceOrderInput, orderID st
 	if order.Exists {
 		// an earlier call crashed after step 3: make sure step 2 happened, then finish
 		o := order.State
-		cr := CheckoutRequested{OrderID: o.ID, CartID: o.CartID, CustomerID: o.CustomerID, PaymentToken: in.PaymentToken, CouponCode: o.CouponCode}
+		cr := request.Recorded{OrderID: o.ID, CartID: o.CartID, CustomerID: o.CustomerID, PaymentToken: in.PaymentToken, CouponCode: o.CouponCode}
 		if err := s.recordCheckoutRequest(ctx, cr, meta.step("request")); err != nil {
 			return Result[domain.Order]{}, err
 		}
@@ -137,7 +138,7 @@ func (s *Service) placeOrder(ctx context.Context, in PlaceOrderInput, orderID st
 				return Result[domain.Order]{}, err
 			}
 		}
-		cr := CheckoutRequested{OrderID: orderID, CartID: po.CartID, CustomerID: po.CustomerID, PaymentToken: in.PaymentToken, CouponCode: po.CouponCode}
+		cr := request.Recorded{OrderID: orderID, CartID: po.CartID, CustomerID: po.CustomerID, PaymentToken: in.PaymentToken, CouponCode: po.CouponCode}
 		if err := s.recordCheckoutRequest(ctx, cr, meta.step("request")); err != nil {
 			return Result[domain.Order]{}, err
 		}
@@ -170,12 +171,10 @@ func (s *Service) placedOrder(ctx context.Context, orderID string, cartPosition 
 	}, nil
 }
 
-func checkoutRequestStream(orderID string) string { return CategoryCheckoutRequest + "-" + orderID }
-
 // recordCheckoutRequest writes step 2 once: every writer uses the same event id at
 // NoStream, so the first one's token stays and later ones are no-ops.
-func (s *Service) recordCheckoutRequest(ctx context.Context, cr CheckoutRequested, meta Meta) error {
-	stream := checkoutRequestStream(cr.OrderID)
+func (s *Service) recordCheckoutRequest(ctx context.Context, cr request.Recorded, meta Meta) error {
+	stream := request.StreamName(cr.OrderID)
 	id := envelope.DeterministicID("checkoutrequest", stream, 0)
 	cr.At = s.rt.now().UTC()
 	_, err := s.appendEvent(ctx, stream, eventstore.NoStream, id, cr, meta)
@@ -183,28 +182,6 @@ func (s *Service) recordCheckoutRequest(ctx context.Context, cr CheckoutRequeste
 		return fmt.Errorf("record checkout request: %w", err)
 	}
 	return nil
-}
-
-// ReadCheckoutRequest returns the checkout request PlaceOrder recorded for an order (the
-// payment token): version 0 of "checkoutrequest-<orderId>". It fails with an error
-// wrapping domain.ErrNotFound when there is none.
-func ReadCheckoutRequest(ctx context.Context, store EventStore, orderID string) (CheckoutRequested, error) {
-	stream := checkoutRequestStream(orderID)
-	recs, err := store.ReadStream(ctx, stream, eventstore.Forward, 0, 1)
-	if errors.Is(err, eventstore.ErrStreamNotFound) || (err == nil && len(recs) == 0) {
-		return CheckoutRequested{}, fmt.Errorf("%w: no checkout request for order %s", domain.ErrNotFound, orderID)
-	}
-	if err != nil {
-		return CheckoutRequested{}, fmt.Errorf("read %s: %w", stream, err)
-	}
-	var cr CheckoutRequested
-	if recs[0].Type != cr.EventType() {
-		return cr, fmt.Errorf("read %s: unexpected event %q", stream, recs[0].Type)
-	}
-	if err := json.Unmarshal(recs[0].Data, &cr); err != nil {
-		return cr, fmt.Errorf("read %s: %w", stream, err)
-	}
-	return cr, nil
 }
 
 func validateToken(token string) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/orderengine/orderengine/checkout/request"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
@@ -416,7 +417,7 @@ func TestCouponTermsComeFromThePromotion(t *testing.T) {
 	if o.State.CouponCode != "SAVE10" || o.State.Totals.Discount != eur(400) {
 		t.Fatalf("order coupon %q, discount %s", o.State.CouponCode, o.State.Totals.Discount)
 	}
-	cr, err := commands.ReadCheckoutRequest(e.ctx, e.store, o.State.ID)
+	cr, err := request.Read(e.ctx, e.store, o.State.ID)
 	if err != nil || cr.CouponCode != "SAVE10" || cr.PaymentToken != "tok_visa" || cr.CartID != cartID || cr.CustomerID != "alice" {
 		t.Fatalf("checkout request %+v %v", cr, err)
 	}
@@ -484,7 +485,7 @@ func TestPlaceOrderIsIdempotent(t *testing.T) {
 	if err != nil || !again.Replayed || again.State.ID != first.State.ID || again.Version != first.Version {
 		t.Fatalf("again: %+v %v", again, err)
 	}
-	if cr, _ := commands.ReadCheckoutRequest(e.ctx, e.store, first.State.ID); cr.PaymentToken != "tok_visa" {
+	if cr, _ := request.Read(e.ctx, e.store, first.State.ID); cr.PaymentToken != "tok_visa" {
 		t.Fatalf("token %q", cr.PaymentToken)
 	}
 	in.OrderID = "some-other-id"
@@ -557,7 +558,7 @@ func TestPlaceOrderCompletesAfterACrash(t *testing.T) {
 				t.Fatalf("crashing call: %v", err)
 			}
 			orderID := commands.OrderIDForCart(cartID)
-			if cr, err := commands.ReadCheckoutRequest(e.ctx, e.store, orderID); err != nil || cr.PaymentToken != "tok_visa" {
+			if cr, err := request.Read(e.ctx, e.store, orderID); err != nil || cr.PaymentToken != "tok_visa" {
 				t.Fatalf("the token is not recorded before order.placed: %+v %v", cr, err)
 			}
 			placed := crashAt == "cart.checked_out"
