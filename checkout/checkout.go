@@ -37,6 +37,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderengine/orderengine/bus"
+	"github.com/orderengine/orderengine/checkout/request"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
@@ -50,7 +51,8 @@ const Actor = "system:checkout"
 
 // Config configures New. Zero values take the defaults.
 type Config struct {
-	// Runtime executes commands; its registry gets the checkout events.
+	// Runtime executes commands; its registry must know the checkout events (Events and
+	// the checkout request: see package eventregistry).
 	Runtime *commands.Runtime
 	// Store is the event store behind Runtime (for $all: the forwarder and recovery).
 	Store eventstore.Store
@@ -131,14 +133,15 @@ type Checkout struct {
 	testHook atomic.Pointer[func(orderID, step string) error]
 }
 
-// New validates cfg, registers the checkout events in the runtime's registry and returns
-// a Checkout.
+// New validates cfg and returns a Checkout.
 func New(cfg Config) (*Checkout, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := RegisterEvents(cfg.Runtime.Registry()); err != nil {
-		return nil, err
+	for _, e := range append(Events(), request.Events()...) {
+		if !cfg.Runtime.Registry().Knows(e) {
+			return nil, fmt.Errorf("checkout: the runtime's registry does not know %s (build it with eventregistry.New)", e.EventType())
+		}
 	}
 	if cfg.ConsumerGroup == "" {
 		cfg.ConsumerGroup = "checkout"

@@ -1,18 +1,22 @@
 package checkout
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/eventstore/sqlite"
 	"github.com/orderengine/orderengine/payment"
 )
 
@@ -476,5 +480,22 @@ func TestStatusAndWait(t *testing.T) {
 	b, _ := json.Marshal(st)
 	if !strings.Contains(string(b), `"step":"pending"`) {
 		t.Fatalf("json %s", b)
+	}
+}
+
+func TestNewNeedsARegistryThatKnowsTheCheckoutEvents(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rt := commands.NewRuntime(s, domain.NewDomainRegistry(), commands.RuntimeOptions{})
+	sim := payment.NewSimulator(payment.SimulatorConfig{})
+	defer sim.Close()
+	if _, err := New(Config{Runtime: rt, Store: s, Gateway: sim}); err == nil || !strings.Contains(err.Error(), "checkout.started") {
+		t.Fatalf("domain-only registry accepted: %v", err)
+	}
+	if _, err := New(Config{Runtime: commands.NewRuntime(s, testRegistry(), commands.RuntimeOptions{}), Store: s, Gateway: sim}); err != nil {
+		t.Fatal(err)
 	}
 }

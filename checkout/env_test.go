@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/orderengine/orderengine/bus"
+	"github.com/orderengine/orderengine/checkout/request"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
@@ -94,7 +96,7 @@ func newEnv(t *testing.T, busURL string, simCfg payment.SimulatorConfig, cfg fun
 }
 
 func (e *env) newRuntime() (*commands.Runtime, *commands.Service) {
-	rt := commands.NewRuntime(e.store, commands.RuntimeOptions{Now: e.clock.Now})
+	rt := commands.NewRuntime(e.store, testRegistry(), commands.RuntimeOptions{Now: e.clock.Now})
 	svc, err := commands.NewService(rt, commands.ServiceOptions{})
 	if err != nil {
 		e.t.Fatal(err)
@@ -338,4 +340,14 @@ func (e *env) noLeaks(skus ...string) {
 			}
 		}
 	}
+}
+
+// testRegistry is eventregistry.New's registry as far as the saga writes and reads (that
+// package imports this one, so its tests cannot use it).
+func testRegistry() *domain.Registry {
+	r := domain.NewDomainRegistry()
+	if err := r.RegisterAll(slices.Concat(commands.Events(), request.Events(), Events())...); err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -1,8 +1,6 @@
 package checkout
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/orderengine/orderengine/domain"
@@ -58,8 +56,8 @@ type LineRef struct {
 	Quantity int64  `json:"quantity"`
 }
 
-// Checkout events (stream checkout-<orderId>). They are registered in the runtime's
-// registry by New (RegisterEvents), never in domain.
+// Checkout events (stream checkout-<orderId>). The application's registry holds them
+// (package eventregistry); New checks it does.
 type (
 	// Started: the saga took the order on.
 	Started struct {
@@ -149,24 +147,4 @@ func (LateAuthorizationVoided) EventType() string { return "checkout.late_author
 func Events() []domain.Event {
 	return []domain.Event{Started{}, StockReserved{}, CouponRedeemed{}, PaymentAnswered{}, WebhookReceived{},
 		Failed{}, CancelRequested{}, Completed{}, LateAuthorizationVoided{}}
-}
-
-// RegisterEvents registers the checkout events in reg; already registered names are kept,
-// so it is safe to call more than once.
-func RegisterEvents(reg *domain.Registry) error {
-	var errs []error
-	for _, e := range Events() {
-		if registered(reg, e) {
-			continue
-		}
-		if err := reg.Register(e.EventType(), 1, e); err != nil && !registered(reg, e) {
-			errs = append(errs, fmt.Errorf("checkout: %w", err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func registered(reg *domain.Registry, e domain.Event) bool {
-	p, ok := reg.Prototype(e.EventType())
-	return ok && fmt.Sprintf("%T", p) == fmt.Sprintf("%T", e)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/checkoutbench"
 	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 	"github.com/orderengine/orderengine/idempotency"
 	"github.com/orderengine/orderengine/payment"
@@ -40,7 +41,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := commands.NewRuntime(store, commands.RuntimeOptions{})
+	rt := commands.NewRuntime(store, eventregistry.New(), commands.RuntimeOptions{})
 	svc, err := commands.NewService(rt, commands.ServiceOptions{})
 	if err != nil {
 		t.Fatal(err)

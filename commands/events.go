@@ -1,11 +1,8 @@
 package commands
 
 import (
-	"fmt"
-	"reflect"
 	"time"
 
-	"github.com/orderengine/orderengine/checkout/request"
 	"github.com/orderengine/orderengine/domain"
 )
 
@@ -35,22 +32,6 @@ type SKUReleased struct {
 func (SKUClaimed) EventType() string  { return "catalog.sku_claimed" }
 func (SKUReleased) EventType() string { return "catalog.sku_released" }
 
-// RegisterEvents adds this package's event types to reg; registering them again is a no-op.
-// Anyone decoding the whole log ($all) with their own registry needs them too.
-func RegisterEvents(reg *domain.Registry) error {
-	for _, e := range []domain.Event{SKUClaimed{}, SKUReleased{}, request.Recorded{}} {
-		if p, ok := reg.Prototype(e.EventType()); ok {
-			if reflect.TypeOf(p) != reflect.TypeOf(e) {
-				return fmt.Errorf("event %q is registered with another type %T", e.EventType(), p)
-			}
-			continue
-		}
-		if err := reg.Register(e.EventType(), 1, e); err != nil {
-			// lost a race with a concurrent RegisterEvents: fine if it registered the same type
-			if p, ok := reg.Prototype(e.EventType()); !ok || reflect.TypeOf(p) != reflect.TypeOf(e) {
-				return err
-			}
-		}
-	}
-	return nil
-}
+// Events lists this package's event types (schema version 1), for the application's
+// registry (package eventregistry).
+func Events() []domain.Event { return []domain.Event{SKUClaimed{}, SKUReleased{}} }

@@ -43,8 +43,6 @@ type Runtime struct {
 
 // RuntimeOptions configure a Runtime. Zero values take the defaults.
 type RuntimeOptions struct {
-	// Registry of event types (default domain.NewDomainRegistry()).
-	Registry *domain.Registry
 	// Now is the clock handed to deciders (default time.Now).
 	Now func() time.Time
 	// MaxRetries bounds re-deciding after a version conflict (default 50: a hot SKU in a
@@ -70,11 +68,9 @@ func DefaultOwner(state any) (customer string, owned bool) {
 	return "", false
 }
 
-// NewRuntime builds a runtime over store.
-func NewRuntime(store EventStore, opt RuntimeOptions) *Runtime {
-	if opt.Registry == nil {
-		opt.Registry = domain.NewDomainRegistry()
-	}
+// NewRuntime builds a runtime over store that encodes and decodes events with reg (the
+// application's one registry: eventregistry.New).
+func NewRuntime(store EventStore, reg *domain.Registry, opt RuntimeOptions) *Runtime {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -90,7 +86,7 @@ func NewRuntime(store EventStore, opt RuntimeOptions) *Runtime {
 	if opt.CacheStreams == 0 {
 		opt.CacheStreams = 4096
 	}
-	return &Runtime{store: store, reg: opt.Registry, now: opt.Now, maxRetries: opt.MaxRetries, log: opt.Logger, owner: opt.Owner,
+	return &Runtime{store: store, reg: reg, now: opt.Now, maxRetries: opt.MaxRetries, log: opt.Logger, owner: opt.Owner,
 		cache: newStreamCache(opt.CacheStreams)}
 }
 

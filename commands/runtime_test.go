@@ -12,6 +12,7 @@ import (
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 )
@@ -24,7 +25,7 @@ func newRuntime(t *testing.T) (*commands.Runtime, eventstore.Store) {
 	}
 	t.Cleanup(func() { s.Close() })
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	return commands.NewRuntime(s, commands.RuntimeOptions{Now: func() time.Time { return now }}), s
+	return commands.NewRuntime(s, eventregistry.New(), commands.RuntimeOptions{Now: func() time.Time { return now }}), s
 }
 
 func TestExecuteRetriesConflicts(t *testing.T) {
@@ -120,8 +121,8 @@ func TestDecideErrorsWriteNothing(t *testing.T) {
 // another runtime (another process) on the same store.
 func TestCacheSeesOtherWriters(t *testing.T) {
 	rt1, store := newRuntime(t)
-	rt2 := commands.NewRuntime(store, commands.RuntimeOptions{})
-	uncached := commands.NewRuntime(store, commands.RuntimeOptions{CacheStreams: -1})
+	rt2 := commands.NewRuntime(store, eventregistry.New(), commands.RuntimeOptions{})
+	uncached := commands.NewRuntime(store, eventregistry.New(), commands.RuntimeOptions{CacheStreams: -1})
 	ctx := context.Background()
 	inv := domain.NewInventoryDecider()
 	for i := 0; i < 30; i++ {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/orderengine/orderengine/checkout/request"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
@@ -43,7 +44,8 @@ type Service struct {
 	promotions domain.Decider[domain.Promotion, domain.PromotionCommand]
 }
 
-// NewService builds the service and registers its own event types in rt's registry.
+// NewService builds the service. rt's registry must know the events the service writes
+// besides the domain's (Events and the checkout request; see package eventregistry).
 func NewService(rt *Runtime, opt ServiceOptions) (*Service, error) {
 	if opt.Pricing.Shipping == nil && opt.Pricing.Tax.Countries == nil {
 		opt.Pricing = domain.DefaultPricing()
@@ -54,8 +56,10 @@ func NewService(rt *Runtime, opt ServiceOptions) (*Service, error) {
 	if opt.ClaimGrace <= 0 {
 		opt.ClaimGrace = 5 * time.Minute
 	}
-	if err := RegisterEvents(rt.Registry()); err != nil {
-		return nil, err
+	for _, e := range append(Events(), request.Events()...) {
+		if !rt.reg.Knows(e) {
+			return nil, fmt.Errorf("commands: the runtime's registry does not know %s (build it with eventregistry.New)", e.EventType())
+		}
 	}
 	return &Service{
 		rt: rt, opt: opt,

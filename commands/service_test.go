@@ -17,6 +17,7 @@ import (
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 )
@@ -60,7 +61,7 @@ func newEnv(t *testing.T) *env {
 // service builds another Service on the same clock over store (a faulty wrapper, say).
 func (e *env) service(t *testing.T, store commands.EventStore) (*commands.Runtime, *commands.Service) {
 	t.Helper()
-	rt := commands.NewRuntime(store, commands.RuntimeOptions{Now: e.clock.Now})
+	rt := commands.NewRuntime(store, eventregistry.New(), commands.RuntimeOptions{Now: e.clock.Now})
 	svc, err := commands.NewService(rt, commands.ServiceOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -625,5 +626,16 @@ func TestCreateCartRetryWithKey(t *testing.T) {
 	c, err := e.svc.CreateCart(e.ctx, domain.CreateCart{Currency: "EUR"}, bm)
 	if err != nil || c.State.ID == a.State.ID || c.State.CustomerID != "bob" {
 		t.Fatalf("bob: %+v %v", c, err)
+	}
+}
+
+func TestNewServiceNeedsARegistryThatKnowsItsEvents(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := commands.NewService(commands.NewRuntime(store, domain.NewDomainRegistry(), commands.RuntimeOptions{}), commands.ServiceOptions{}); err == nil || !strings.Contains(err.Error(), "catalog.sku_claimed") {
+		t.Fatalf("domain-only registry accepted: %v", err)
 	}
 }

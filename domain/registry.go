@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -156,6 +157,27 @@ func (r *Registry) Version(name string) (int, bool) {
 		return 0, false
 	}
 	return reg.version, true
+}
+
+// RegisterAll registers each event under its EventType at schema version 1 and reports
+// every failure at once.
+func (r *Registry) RegisterAll(events ...Event) error {
+	var errs []error
+	for _, e := range events {
+		if err := r.Register(e.EventType(), 1, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Knows reports whether e's type is registered under e.EventType(), so a component can
+// check at construction that the registry it was given decodes what it writes.
+func (r *Registry) Knows(e Event) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	reg, ok := r.byName[e.EventType()]
+	return ok && reg.typ == reflect.TypeOf(e)
 }
 
 // Prototype returns a zero value of the event type registered under name.

@@ -193,3 +193,31 @@ func TestEncodedJSONShape(t *testing.T) {
 		t.Fatalf("json\n got %s\nwant %s", data, want)
 	}
 }
+
+type otherCartCreated struct{}
+
+func (otherCartCreated) EventType() string { return "cart.created" }
+
+func TestRegisterAllAndKnows(t *testing.T) {
+	r := NewRegistry()
+	if r.Knows(CartCreated{}) {
+		t.Fatal("empty registry knows cart.created")
+	}
+	if err := r.RegisterAll(CartCreated{}, OrderPlaced{}); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Knows(CartCreated{}) || !r.Knows(OrderPlaced{}) {
+		t.Fatal("registered events not known")
+	}
+	if r.Knows(otherCartCreated{}) {
+		t.Fatal("another type under a registered name counts as known")
+	}
+	// Every failure is reported, and the good ones still register.
+	err := r.RegisterAll(otherCartCreated{}, CartCreated{}, OrderCancelled{})
+	if err == nil || strings.Count(err.Error(), "\n") != 1 {
+		t.Fatalf("want two errors joined, got %v", err)
+	}
+	if !r.Knows(OrderCancelled{}) {
+		t.Fatal("a valid event after failing ones was not registered")
+	}
+}

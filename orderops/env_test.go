@@ -12,6 +12,7 @@ import (
 	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 	"github.com/orderengine/orderengine/payment"
@@ -162,5 +163,5 @@ func (e *env) countFor(stream, typ, orderID string) int {
 }
 
 func newRuntime(s eventstore.Store) *commands.Runtime {
-	return commands.NewRuntime(s, commands.RuntimeOptions{})
+	return commands.NewRuntime(s, eventregistry.New(), commands.RuntimeOptions{})
 }

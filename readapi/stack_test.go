@@ -17,6 +17,7 @@ import (
 	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 	"github.com/orderengine/orderengine/payment"
@@ -55,7 +56,7 @@ func newStack(t *testing.T, cfg func(*readapi.Config)) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := commands.NewRuntime(store, commands.RuntimeOptions{})
+	rt := commands.NewRuntime(store, eventregistry.New(), commands.RuntimeOptions{})
 	svc, err := commands.NewService(rt, commands.ServiceOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/orderengine/orderengine/auth"
 	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 	"github.com/orderengine/orderengine/idempotency"
 	"github.com/orderengine/orderengine/writeapi"
@@ -38,7 +39,7 @@ func newEnv(t *testing.T, cfg func(*writeapi.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	rt := commands.NewRuntime(store, commands.RuntimeOptions{})
+	rt := commands.NewRuntime(store, eventregistry.New(), commands.RuntimeOptions{})
 	svc, err := commands.NewService(rt, commands.ServiceOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/orderengine/orderengine/checkout"
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/postgres"
 	"github.com/orderengine/orderengine/httpapi"
@@ -135,7 +136,9 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		}
 		a.ownStore = true
 	}
-	rt := commands.NewRuntime(a.store, commands.RuntimeOptions{Logger: log})
+	// The one registry of every event type in the log, for everything that decodes it.
+	reg := eventregistry.New()
+	rt := commands.NewRuntime(a.store, reg, commands.RuntimeOptions{Logger: log})
 	svc, err := commands.NewService(rt, commands.ServiceOptions{})
 	if err != nil {
 		return nil, err
@@ -210,7 +213,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 			return a.projectionStatus(), nil
 		}),
 		Rebuilder: &rebuilder{db: a.rmdb, store: a.store, search: a.search, log: log},
-		Registry:  rt.Registry(), Logger: log,
+		Registry:  reg, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
 )
 
@@ -24,7 +25,7 @@ func TestProjectionsCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := commands.NewService(commands.NewRuntime(s, commands.RuntimeOptions{}), commands.ServiceOptions{})
+	svc, err := commands.NewService(commands.NewRuntime(s, eventregistry.New(), commands.RuntimeOptions{}), commands.ServiceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

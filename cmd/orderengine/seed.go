@@ -9,6 +9,7 @@ import (
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/progressline"
 	"github.com/orderengine/orderengine/shopgen"
+	"github.com/orderengine/orderengine/eventregistry"
 )
 
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -36,7 +37,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("open event store %s: %w", redactURL(c.Events), err)
 	}
 	defer store.Close()
-	svc, err := commands.NewService(commands.NewRuntime(store, commands.RuntimeOptions{Logger: log}), commands.ServiceOptions{})
+	svc, err := commands.NewService(commands.NewRuntime(store, eventregistry.New(), commands.RuntimeOptions{Logger: log}), commands.ServiceOptions{})
 	if err != nil {
 		return err
 	}
