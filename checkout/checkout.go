@@ -75,6 +75,9 @@ type Config struct {
 	SweepInterval time.Duration
 	// Workers bounds concurrently driven checkouts (default 32).
 	Workers int
+	// RetryMin and RetryMax bound the backoff before Run restarts a failed session (bus
+	// consumer, forwarder, resume scan): defaults 100 ms and 10 s.
+	RetryMin, RetryMax time.Duration
 	// WebhookSecret verifies gateway webhooks; WebhookTolerance bounds their clock skew
 	// (default payment.DefaultTolerance).
 	WebhookSecret    []byte
@@ -96,7 +99,7 @@ func (c Config) Validate() error {
 	if c.Gateway == nil {
 		errs = append(errs, errors.New("checkout: Gateway is required"))
 	}
-	if c.TTL < 0 || c.GatewayTimeout < 0 || c.SweepInterval < 0 || c.WebhookTolerance < 0 {
+	if c.TTL < 0 || c.GatewayTimeout < 0 || c.SweepInterval < 0 || c.WebhookTolerance < 0 || c.RetryMin < 0 || c.RetryMax < 0 {
 		errs = append(errs, errors.New("checkout: durations must not be negative"))
 	}
 	if c.Workers < 0 {
@@ -128,6 +131,9 @@ type Checkout struct {
 	cmu   sync.Mutex
 	cache map[string]cached // see Checkout.exec
 
+	hmu    sync.Mutex
+	health health
+
 	// testHook, when set, is called after each step; an error aborts the drive as a
 	// crash would.
 	testHook atomic.Pointer[func(orderID, step string) error]
@@ -158,6 +164,13 @@ func New(cfg Config) (*Checkout, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 32
 	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = 100 * time.Millisecond
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = 10 * time.Second
+	}
+	cfg.RetryMax = max(cfg.RetryMax, cfg.RetryMin)
 	if cfg.WebhookTolerance == 0 {
 		cfg.WebhookTolerance = payment.DefaultTolerance
 	}
@@ -168,7 +181,8 @@ func New(cfg Config) (*Checkout, error) {
 		cfg.Now = cfg.Runtime.Now
 	}
 	c := &Checkout{cfg: cfg, rt: cfg.Runtime, log: cfg.Logger.With("component", "checkout"),
-		waiters: map[string]*waitEntry{}, active: map[string]time.Time{}, cache: map[string]cached{}}
+		waiters: map[string]*waitEntry{}, active: map[string]time.Time{}, cache: map[string]cached{},
+		health: health{err: ErrNotRunning, since: time.Now()}}
 	c.sched = newScheduler(cfg.Workers, c.drive, c.log)
 	return c, nil
 }
@@ -178,11 +192,54 @@ func (c *Checkout) now() time.Time { return c.cfg.Now() }
 // Run consumes the bus, forwards the log (unless disabled), resumes unfinished checkouts
 // and sweeps expired ones until ctx ends; then it stops gracefully (in-flight steps end,
 // the forwarder stores its checkpoint) and returns nil.
+//
+// A failing bus consumer, forwarder or resume scan (the store or the bus went away) does
+// not stop the saga: Run tears that session down, waits with capped exponential backoff
+// (Config.RetryMin to Config.RetryMax) and starts again, resuming from the stored
+// checkouts and the forwarder's checkpoint. Checkouts already being driven keep being
+// retried meanwhile. Health reports the failure until a session runs again.
 func (c *Checkout) Run(ctx context.Context) error {
 	if c.cfg.Bus == nil {
 		return errors.New("checkout: Run needs Config.Bus")
 	}
 	defer c.sched.stop()
+	defer c.setStopped()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.sweep(ctx)
+	}()
+	backoff := c.cfg.RetryMin
+	for {
+		began := time.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("checkout: session ended without an error")
+		}
+		if time.Since(began) > 4*c.cfg.RetryMax {
+			backoff = c.cfg.RetryMin // it ran for a while: a new fault, not the same one
+		}
+		c.setFailing(err)
+		c.log.Warn("checkout saga interrupted; restarting", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, c.cfg.RetryMax)
+	}
+}
+
+// session runs the bus consumer, the resume scan and the forwarder until ctx ends (nil)
+// or one of them fails (its error).
+func (c *Checkout) session(ctx context.Context) error {
 	sub, err := c.cfg.Bus.Subscriber(c.cfg.ConsumerGroup)
 	if err != nil {
 		return err
@@ -243,17 +300,12 @@ func (c *Checkout) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.sweep(ctx)
-	}()
+	c.setHealthy()
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
-		c.log.Error("checkout stopping", "err", runErr)
 	}
 	cancel()
 	if fwdDone != nil {
@@ -264,28 +316,32 @@ func (c *Checkout) Run(ctx context.Context) error {
 	return runErr
 }
 
-// resume drives every checkout that has not reached a terminal state.
+// resume drives every checkout that has not reached a terminal state, and starts the
+// checkout of every order placed (its checkout request is recorded) whose saga never
+// started: the bus message or the inline start may have been lost to a fault.
 func (c *Checkout) resume(ctx context.Context) error {
 	last := map[string]string{} // order id → last event type
 	expiry := map[string]time.Time{}
-	for from := uint64(0); ; {
-		recs, err := c.cfg.Store.ReadAll(ctx, from, 1000, eventstore.Filter{StreamPrefix: Category + "-"})
-		if err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			id := strings.TrimPrefix(rec.Stream, Category+"-")
-			last[id] = rec.Type
-			if rec.Type == (Started{}).EventType() {
-				if e, _, err := envelope.Decode(c.rt.Registry(), rec); err == nil {
-					expiry[id] = e.(Started).ExpiresAt
-				}
+	err := c.scan(ctx, Category+"-", func(rec eventstore.RecordedEvent) {
+		id := strings.TrimPrefix(rec.Stream, Category+"-")
+		last[id] = rec.Type
+		if rec.Type == (Started{}).EventType() {
+			if e, _, err := envelope.Decode(c.rt.Registry(), rec); err == nil {
+				expiry[id] = e.(Started).ExpiresAt
 			}
-			from = rec.Position
 		}
-		if len(recs) < 1000 {
-			break
+	})
+	if err != nil {
+		return err
+	}
+	var unstarted []string
+	err = c.scan(ctx, request.Category+"-", func(rec eventstore.RecordedEvent) {
+		if id := strings.TrimPrefix(rec.Stream, request.Category+"-"); last[id] == "" {
+			unstarted = append(unstarted, id)
 		}
+	})
+	if err != nil {
+		return err
 	}
 	n := 0
 	for id, typ := range last {
@@ -296,10 +352,30 @@ func (c *Checkout) resume(ctx context.Context) error {
 		c.sched.kick(id)
 		n++
 	}
-	if n > 0 {
-		c.log.Info("resuming unfinished checkouts", "count", n)
+	for _, id := range unstarted {
+		c.sched.kick(id) // the drive starts it if the order is still pending
+	}
+	if n+len(unstarted) > 0 {
+		c.log.Info("resuming unfinished checkouts", "count", n, "unstarted", len(unstarted))
 	}
 	return nil
+}
+
+// scan calls fn for every event of the streams whose names start with prefix.
+func (c *Checkout) scan(ctx context.Context, prefix string, fn func(eventstore.RecordedEvent)) error {
+	for from := uint64(0); ; {
+		recs, err := c.cfg.Store.ReadAll(ctx, from, 1000, eventstore.Filter{StreamPrefix: prefix})
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			fn(rec)
+			from = rec.Position
+		}
+		if len(recs) < 1000 {
+			return nil
+		}
+	}
 }
 
 // sweep wakes expired checkouts so the driver expires them.
@@ -363,7 +439,15 @@ func (c *Checkout) handleOrderMessage(msg *message.Message) error {
 		return nil
 	}
 	orderID := strings.TrimPrefix(msg.Metadata.Get(bus.MetaStream), domain.CategoryOrder+"-")
-	return c.start(msg.Context(), orderID, msg.UUID)
+	err := c.start(msg.Context(), orderID, msg.UUID)
+	if err != nil && !errors.Is(err, domain.ErrNotFound) && msg.Context().Err() == nil {
+		// Most likely the store is unreachable: hand the start to the scheduler, which
+		// retries with backoff, rather than let the message end in the poison queue.
+		c.log.Warn("starting checkout failed; retrying in the background", "order", orderID, "err", err)
+		c.sched.kick(orderID)
+		return nil
+	}
+	return err
 }
 
 // start records checkout.started for a placed order (once) and schedules it.

@@ -51,7 +51,15 @@ func (c *Checkout) drive(ctx context.Context, orderID string) (time.Duration, er
 			cause = last.ID.String()
 		}
 		if !s.Exists() {
-			return 0, nil
+			// Kicked before the saga took the order on (its start failed, or resume
+			// found it unstarted): start it if it is still pending.
+			if i > 0 {
+				return 0, nil
+			}
+			if err := c.start(ctx, orderID, ""); err != nil && !errors.Is(err, domain.ErrNotFound) {
+				return 0, err
+			}
+			continue
 		}
 		if s.Terminal() {
 			c.untrack(orderID)

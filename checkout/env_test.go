@@ -69,6 +69,12 @@ func newEnv(t *testing.T, busURL string, simCfg payment.SimulatorConfig, cfg fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, s, busURL, simCfg, cfg)
+}
+
+// newEnvOn is newEnv on a store of the caller's; the env closes it.
+func newEnvOn(t *testing.T, s eventstore.Store, busURL string, simCfg payment.SimulatorConfig, cfg func(*Config)) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	e := &env{t: t, ctx: ctx, store: s, clock: &testClock{}, busURL: busURL, prefix: testPrefix(busURL), cfg: cfg}
 	simCfg.WebhookSecret = secret

@@ -38,11 +38,13 @@ func newScheduler(workers int, drive func(context.Context, string) (time.Duratio
 		state: map[string]int{}, timers: map[string]*time.Timer{}, attempts: map[string]int{}}
 }
 
-// kick schedules a drive of orderID now.
+// kick schedules a drive of orderID now. After stop nothing runs any more; the
+// checkout's state is stored, so the next Run's resume drives it.
 func (s *scheduler) kick(orderID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
+		s.log.Info("checkout not driven: the saga has stopped; the next run resumes it", "order", orderID)
 		return
 	}
 	if t, ok := s.timers[orderID]; ok {

@@ -25,12 +25,17 @@
 //
 // Records expire TTL (default 24h) after their claim: the key may then be reused for any
 // request, and Store.Sweep deletes expired records' streams from stores that can delete
-// streams (SQLite, PostgreSQL), so that they leave the log. A claim older than Lease (default 2 min) without a response counts as abandoned
-// by a crashed process, and the next request with the same key and body takes it over.
+// streams (SQLite, PostgreSQL), so that they leave the log. A claim's holder renews it every Heartbeat (default 5 s) while the request
+// runs; a claim whose last renewal is 3 heartbeats old counts as abandoned by a crashed
+// process, and the next request with the same key and body takes it over. So after a
+// crash a client's retry proceeds within about 15 s. No claim blocks the key longer than
+// Lease (default 2 min), renewed or not.
 //
 // Responses with status ≥ 500, 408 or 429 are not stored: they say nothing about the
 // request's effect and the client is expected to retry, so Complete releases the key
-// instead. Commands under a retried key stay exactly-once through their event ids, which
+// instead. A release that cannot reach the store is retried in the background (with
+// backoff, until it succeeds or the claim is abandoned anyway), so a request that failed
+// because the store was down frees its key once the store is back. Commands under a retried key stay exactly-once through their event ids, which
 // derive from the key (see EventKey).
 package idempotency
 
@@ -43,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,6 +63,7 @@ const Category = "idempotency"
 // Event types of the records.
 const (
 	EventClaimed   = "idempotency.claimed"
+	EventRenewed   = "idempotency.renewed" // the holder is still running the request
 	EventCompleted = "idempotency.completed"
 	EventReleased  = "idempotency.released"
 )
@@ -91,10 +98,14 @@ type EventStore interface {
 type Options struct {
 	// TTL is how long a record is kept and replayed after its claim (default 24h).
 	TTL time.Duration
-	// Lease is how long a claim without a response blocks the key (default 2 min); after
-	// it the claim counts as abandoned and may be taken over. Keep it above the longest
-	// request.
+	// Lease is the longest a claim without a response blocks the key (default 2 min);
+	// after it the claim counts as abandoned and may be taken over. Keep it above the
+	// longest request.
 	Lease time.Duration
+	// Heartbeat is how often a running request renews its claim (default 5 s; negative
+	// disables renewal, leaving Lease alone to detect abandoned claims). A claim not
+	// renewed for 3 heartbeats is abandoned: its holder died.
+	Heartbeat time.Duration
 	// MaxBodyBytes bounds a stored response body (default 256 KiB).
 	MaxBodyBytes int
 	// Headers are the response headers stored (default DefaultHeaders).
@@ -103,10 +114,15 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store keeps idempotency records. It is safe for concurrent use.
+// Store keeps idempotency records. It is safe for concurrent use. Close stops its
+// background work (renewals, release retries).
 type Store struct {
 	es  EventStore
 	opt Options
+
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // New returns a Store over es.
@@ -126,7 +142,18 @@ func New(es EventStore, opt Options) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{es: es, opt: opt}
+	if opt.Heartbeat == 0 {
+		opt.Heartbeat = 5 * time.Second
+	}
+	return &Store{es: es, opt: opt, closed: make(chan struct{})}
+}
+
+// Close stops renewing claims and retrying releases, as a process that exits does, and
+// waits for them.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.wg.Wait()
+	return nil
 }
 
 // Response is a stored response.
@@ -143,9 +170,14 @@ type Claim struct {
 	// run part of the request (its commands are recognised through EventKey).
 	TookOver bool
 
-	stream  string
+	stream string
+	rec    record
+
+	mu      sync.Mutex // guards version against the renewer
 	version uint64
-	rec     record
+	settled chan struct{} // closed when Complete or Release starts
+	once    sync.Once
+	renewer chan struct{} // closed when the renewer has stopped (nil: none)
 }
 
 // Outcome of Begin: exactly one of Claim and Replay is set.
@@ -168,6 +200,25 @@ type record struct {
 	Header      map[string]string `json:"header,omitempty"`
 	Body        []byte            `json:"body,omitempty"`
 	SettledAt   *time.Time        `json:"settledAt,omitempty"`
+	// RenewedAt is the holder's last heartbeat; Heartbeat its interval (0: the holder
+	// does not renew).
+	RenewedAt *time.Time    `json:"renewedAt,omitempty"`
+	Heartbeat time.Duration `json:"heartbeat,omitempty"`
+}
+
+// abandoned reports whether a claim's holder is presumed dead at now.
+func (r record) abandoned(now time.Time, lease time.Duration) bool {
+	if now.Sub(r.ClaimedAt) >= lease {
+		return true
+	}
+	if r.Heartbeat <= 0 {
+		return false
+	}
+	beat := r.ClaimedAt
+	if r.RenewedAt != nil && r.RenewedAt.After(beat) {
+		beat = *r.RenewedAt
+	}
+	return now.Sub(beat) >= 3*r.Heartbeat
 }
 
 // StreamName is the stream holding the record of key in scope.
@@ -245,12 +296,12 @@ func (s *Store) Begin(ctx context.Context, scope, key string, requestHash [32]by
 			if typ == EventCompleted {
 				return Outcome{Replay: last.response()}, nil
 			}
-			if now.Sub(last.ClaimedAt) < s.opt.Lease {
+			if !last.abandoned(now, s.opt.Lease) {
 				return Outcome{}, ErrInFlight
 			}
 			tookOver = true
 		}
-		rec := record{Scope: scope, Key: key, Token: uuid.New(), RequestHash: hash, ClaimedAt: now}
+		rec := record{Scope: scope, Key: key, Token: uuid.New(), RequestHash: hash, ClaimedAt: now, Heartbeat: max(s.opt.Heartbeat, 0)}
 		expected := eventstore.NoStream
 		if exists {
 			expected = eventstore.Exact(version)
@@ -263,7 +314,13 @@ func (s *Store) Begin(ctx context.Context, scope, key string, requestHash [32]by
 		if err != nil {
 			return Outcome{}, err
 		}
-		return Outcome{Claim: &Claim{Scope: scope, Key: key, TookOver: tookOver, stream: stream, version: res.Version, rec: rec}}, nil
+		c := &Claim{Scope: scope, Key: key, TookOver: tookOver, stream: stream, version: res.Version, rec: rec, settled: make(chan struct{})}
+		if s.opt.Heartbeat > 0 {
+			c.renewer = make(chan struct{})
+			s.wg.Add(1)
+			go s.renew(c)
+		}
+		return Outcome{Claim: c}, nil
 	}
 	return Outcome{}, ErrInFlight
 }
@@ -292,12 +349,90 @@ func (s *Store) Complete(ctx context.Context, c *Claim, status int, header http.
 }
 
 // Release frees the key without storing a response, so the client may retry it (for a
-// handler that panicked or whose client went away).
+// handler that failed, panicked or whose client went away). When the store cannot be
+// reached, Release returns the error and keeps retrying in the background until the
+// release is stored, the claim is abandoned anyway, or Close.
 func (s *Store) Release(ctx context.Context, c *Claim) error {
-	return s.settle(ctx, c, EventReleased, c.rec)
+	err := s.settle(ctx, c, EventReleased, c.rec)
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		s.wg.Add(1)
+		go s.retryRelease(c)
+		return fmt.Errorf("%w (retrying in the background)", err)
+	}
+	return err
+}
+
+// retryRelease stores a release that failed, with capped exponential backoff.
+func (s *Store) retryRelease(c *Claim) {
+	defer s.wg.Done()
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		t := time.NewTimer(wait)
+		select {
+		case <-s.closed:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if c.rec.abandoned(s.opt.Now().UTC(), s.opt.Lease) {
+			return // free for the taking anyway
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.settle(ctx, c, EventReleased, c.rec)
+		cancel()
+		if err == nil || errors.Is(err, ErrLeaseLost) {
+			return
+		}
+	}
+}
+
+// renew appends a heartbeat to the claim every Heartbeat until it is settled, taken over,
+// older than Lease, or the store is closed.
+func (s *Store) renew(c *Claim) {
+	defer s.wg.Done()
+	defer close(c.renewer)
+	t := time.NewTicker(s.opt.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-c.settled:
+			return
+		case <-t.C:
+		}
+		now := s.opt.Now().UTC()
+		if now.Sub(c.rec.ClaimedAt) >= s.opt.Lease {
+			return // no claim outlives its lease
+		}
+		rec := c.rec
+		rec.RenewedAt = &now
+		ctx, cancel := context.WithTimeout(context.Background(), s.opt.Heartbeat)
+		c.mu.Lock()
+		select {
+		case <-c.settled: // settling meanwhile: do not move the version under it
+			c.mu.Unlock()
+			cancel()
+			return
+		default:
+		}
+		res, err := s.append(ctx, c.stream, eventstore.Exact(c.version), uuid.New(), EventRenewed, rec)
+		if err == nil {
+			c.version = res.Version
+		}
+		c.mu.Unlock()
+		cancel()
+		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			return // taken over
+		}
+	}
 }
 
 func (s *Store) settle(ctx context.Context, c *Claim, typ string, rec record) error {
+	if c.settled != nil {
+		c.once.Do(func() { close(c.settled) })
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := s.opt.Now().UTC()
 	rec.SettledAt = &now
 	// derived from the claim's token, so a retried settle of this claim is a no-op

@@ -235,6 +235,8 @@ func runSuite(t *testing.T, open func(*testing.T) eventstore.Store) {
 
 	t.Run("AbandonedLeaseTakeover", func(t *testing.T) {
 		f := setup(t)
+		// Without heartbeats the lease alone tells an abandoned claim (see HolderDied).
+		f.store = idempotency.New(f.es, idempotency.Options{Now: f.clock.Now, Heartbeat: -1})
 		crashed, err := f.store.Begin(f.ctx, scope, "k-lease", hashA)
 		if err != nil || !crashed.Proceed() {
 			t.Fatal(crashed, err)
@@ -281,6 +283,75 @@ func runSuite(t *testing.T, open func(*testing.T) eventstore.Store) {
 		}
 		if out, err := f.store.Begin(f.ctx, scope, "k-lease", hashA); err != nil || string(out.Replay.Body) != "taker" {
 			t.Fatalf("replay: %+v %v", out, err)
+		}
+	})
+
+	t.Run("ReleaseRetriedAfterOutage", func(t *testing.T) {
+		f := setup(t)
+		es := &downStore{EventStore: f.es}
+		store := idempotency.New(es, idempotency.Options{Now: f.clock.Now})
+		t.Cleanup(func() { store.Close() })
+		out, err := store.Begin(f.ctx, scope, "k-outage", hashA)
+		if err != nil || !out.Proceed() {
+			t.Fatal(out, err)
+		}
+		// The request fails because the store went away; so does its release.
+		es.down.Store(true)
+		if err := store.Complete(f.ctx, out.Claim, 503, nil, nil); err == nil {
+			t.Fatal("release succeeded with the store down")
+		}
+		es.down.Store(false)
+		// Once the store is back the key is freed within moments, not after the lease.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			again, err := store.Begin(f.ctx, scope, "k-outage", hashA)
+			if err == nil && again.Proceed() {
+				break
+			}
+			if !errors.Is(err, idempotency.ErrInFlight) || time.Now().After(deadline) {
+				t.Fatalf("key still held after the outage: %+v %v", again, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	t.Run("HolderDied", func(t *testing.T) {
+		f := setup(t)
+		const beat = 100 * time.Millisecond
+		holder := idempotency.New(f.es, idempotency.Options{Heartbeat: beat})
+		other := idempotency.New(f.es, idempotency.Options{Heartbeat: beat})
+		t.Cleanup(func() { other.Close() })
+		out, err := holder.Begin(f.ctx, scope, "k-holder", hashA)
+		if err != nil || !out.Proceed() {
+			t.Fatal(out, err)
+		}
+		// While the holder lives its heartbeats keep the key, well past 3 heartbeats.
+		for range 6 {
+			time.Sleep(beat)
+			if _, err := other.Begin(f.ctx, scope, "k-holder", hashA); !errors.Is(err, idempotency.ErrInFlight) {
+				t.Fatalf("live holder's key taken: %v", err)
+			}
+		}
+		holder.Close() // the holder's process dies: no more heartbeats, no release
+		died := time.Now()
+		for {
+			again, err := other.Begin(f.ctx, scope, "k-holder", hashA)
+			if err == nil && again.Proceed() {
+				if !again.Claim.TookOver {
+					t.Fatal("takeover not flagged")
+				}
+				if err := other.Complete(f.ctx, again.Claim, 201, nil, []byte("retried")); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+			if !errors.Is(err, idempotency.ErrInFlight) || time.Since(died) > 2*time.Second {
+				t.Fatalf("dead holder's key still held after %s: %v", time.Since(died), err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := holder.Complete(f.ctx, out.Claim, 200, nil, []byte("late")); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("the dead holder's late Complete: %v", err)
 		}
 	})
 
@@ -352,4 +423,26 @@ func TestStreamNameIsValid(t *testing.T) {
 	if idempotency.EventKey("a", "bc") == idempotency.EventKey("ab", "c") {
 		t.Fatal("scope and key run together")
 	}
+}
+
+// downStore fails every call while down, as an unreachable database does.
+type downStore struct {
+	idempotency.EventStore
+	down atomic.Bool
+}
+
+var errDown = errors.New("store unreachable (test outage)")
+
+func (d *downStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if d.down.Load() {
+		return eventstore.AppendResult{}, errDown
+	}
+	return d.EventStore.Append(ctx, stream, expected, events...)
+}
+
+func (d *downStore) ReadStream(ctx context.Context, stream string, dir eventstore.Direction, from uint64, limit int) ([]eventstore.RecordedEvent, error) {
+	if d.down.Load() {
+		return nil, errDown
+	}
+	return d.EventStore.ReadStream(ctx, stream, dir, from, limit)
 }
