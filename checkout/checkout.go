@@ -75,6 +75,10 @@ type Config struct {
 	SweepInterval time.Duration
 	// Workers bounds concurrently driven checkouts (default 32).
 	Workers int
+	// ReconcileInterval is how long a checkout waits for the webhook of a pending
+	// payment before asking the gateway (Gateway.Lookup), and then between look-ups
+	// (default 20 s). After a restart the first look-up is immediate.
+	ReconcileInterval time.Duration
 	// RetryMin and RetryMax bound the backoff before Run restarts a failed session (bus
 	// consumer, forwarder, resume scan): defaults 100 ms and 10 s.
 	RetryMin, RetryMax time.Duration
@@ -99,7 +103,7 @@ func (c Config) Validate() error {
 	if c.Gateway == nil {
 		errs = append(errs, errors.New("checkout: Gateway is required"))
 	}
-	if c.TTL < 0 || c.GatewayTimeout < 0 || c.SweepInterval < 0 || c.WebhookTolerance < 0 || c.RetryMin < 0 || c.RetryMax < 0 {
+	if c.TTL < 0 || c.GatewayTimeout < 0 || c.ReconcileInterval < 0 || c.SweepInterval < 0 || c.WebhookTolerance < 0 || c.RetryMin < 0 || c.RetryMax < 0 {
 		errs = append(errs, errors.New("checkout: durations must not be negative"))
 	}
 	if c.Workers < 0 {
@@ -125,8 +129,10 @@ type Checkout struct {
 	wmu     sync.Mutex
 	waiters map[string]*waitEntry
 
-	amu    sync.Mutex
-	active map[string]time.Time // non-terminal checkouts → reservation expiry
+	amu     sync.Mutex
+	active  map[string]time.Time // non-terminal checkouts → reservation expiry
+	lookups map[string]time.Time // awaiting payment → last gateway look-up in this process
+	born    time.Time            // by the saga's clock: what happened before, a restart left
 
 	cmu   sync.Mutex
 	cache map[string]cached // see Checkout.exec
@@ -164,6 +170,9 @@ func New(cfg Config) (*Checkout, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 32
 	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = 20 * time.Second
+	}
 	if cfg.RetryMin == 0 {
 		cfg.RetryMin = 100 * time.Millisecond
 	}
@@ -182,6 +191,7 @@ func New(cfg Config) (*Checkout, error) {
 	}
 	c := &Checkout{cfg: cfg, rt: cfg.Runtime, log: cfg.Logger.With("component", "checkout"),
 		waiters: map[string]*waitEntry{}, active: map[string]time.Time{}, cache: map[string]cached{},
+		lookups: map[string]time.Time{}, born: cfg.Now(),
 		health: health{err: ErrNotRunning, since: time.Now()}}
 	c.sched = newScheduler(cfg.Workers, c.drive, c.log)
 	return c, nil
@@ -429,6 +439,7 @@ func (c *Checkout) track(orderID string, expiresAt time.Time) {
 func (c *Checkout) untrack(orderID string) {
 	c.amu.Lock()
 	delete(c.active, orderID)
+	delete(c.lookups, orderID)
 	c.amu.Unlock()
 }
 

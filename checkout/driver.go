@@ -183,7 +183,7 @@ func (c *Checkout) forward(ctx context.Context, s State, cause string) (time.Dur
 	case StepAuthorizePayment:
 		return c.authorize(ctx, s, cause)
 	case StepAwaitingPayment:
-		return park, nil // a webhook or the sweeper wakes it
+		return c.reconcile(ctx, s, cause) // a webhook, the sweeper or a look-up moves it on
 	case StepConfirm:
 		return 0, c.confirm(ctx, s, cause)
 	}
@@ -540,4 +540,47 @@ func (c *Checkout) voidLate(ctx context.Context, s State, cause string) error {
 		}
 	}
 	return nil
+}
+
+// reconcile asks the gateway what became of a pending authorization whose webhook has
+// not come within ReconcileInterval (at once after a restart: the webhook may have been
+// lost with the process), and records a definitive answer. It returns how long to wait
+// before asking again.
+func (c *Checkout) reconcile(ctx context.Context, s State, cause string) (time.Duration, error) {
+	now := c.now()
+	c.amu.Lock()
+	last, asked := c.lookups[s.OrderID]
+	c.amu.Unlock()
+	if !asked && !s.UpdatedAt.Before(c.born) {
+		last = s.UpdatedAt // answered pending in this process: give the webhook its time
+	}
+	if wait := last.Add(c.cfg.ReconcileInterval).Sub(now); wait > 0 {
+		return min(wait, max(s.ExpiresAt.Sub(now), time.Millisecond)), nil
+	}
+	c.amu.Lock()
+	c.lookups[s.OrderID] = now
+	c.amu.Unlock()
+	lctx, cancel := context.WithTimeout(ctx, c.cfg.GatewayTimeout)
+	res, err := c.cfg.Gateway.Lookup(lctx, payment.LookupRequest{OrderID: s.OrderID, GatewayRef: s.GatewayRef})
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		c.log.Warn("payment look-up failed; asking again later", "order", s.OrderID, "ref", s.GatewayRef, "err", err)
+		return c.cfg.ReconcileInterval, nil
+	}
+	if !res.Status.Definitive() {
+		return c.cfg.ReconcileInterval, nil
+	}
+	ref := res.GatewayRef
+	if ref == "" {
+		ref = s.GatewayRef
+	}
+	ans := PaymentAnswered{OrderID: s.OrderID, Status: res.Status, GatewayRef: ref, Reason: clip(res.Reason)}
+	if _, err := c.exec(ctx, recordAnswer{ans}, cause, "payment_reconciled"); err != nil {
+		return 0, err
+	}
+	c.log.Info("pending payment reconciled with the gateway", "order", s.OrderID, "status", res.Status)
+	return 0, c.hook(s.OrderID, "payment_reconciled")
 }

@@ -79,9 +79,20 @@ type Result struct {
 	Reason     string
 }
 
-// Gateway is the payment-gateway port. All operations are idempotent by IdempotencyKey.
+// LookupRequest asks what became of an authorization (reconciliation, e.g. of a pending
+// one whose webhook never came).
+type LookupRequest struct {
+	OrderID    string
+	GatewayRef string // the authorization
+}
+
+// Gateway is the payment-gateway port. All operations are idempotent by IdempotencyKey;
+// Lookup changes nothing.
 type Gateway interface {
 	Authorize(ctx context.Context, req AuthorizeRequest) (AuthorizeResult, error)
+	// Lookup answers an authorization's state now: authorized, declined, failed or still
+	// pending (a voided or captured one answers as authorized: it was).
+	Lookup(ctx context.Context, req LookupRequest) (AuthorizeResult, error)
 	Capture(ctx context.Context, req CaptureRequest) (Result, error)
 	Void(ctx context.Context, req VoidRequest) (Result, error)
 	Refund(ctx context.Context, req RefundRequest) (Result, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -175,5 +176,47 @@ func TestSimulatorAsyncWebhook(t *testing.T) {
 	}
 	if a := sim.Authorizations("o1"); len(a) != 1 || a[0].State != "authorized" {
 		t.Fatalf("authorization after webhook: %+v", a)
+	}
+}
+
+// TestSimulatorLookupSurvivesRestart: a pending authorization is answered by Lookup, and a
+// new simulator on the same state file (the old one "crashed" without sending its
+// webhook) answers it too, settled once its time has come.
+func TestSimulatorLookupSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "gateway.json")
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	first := payment.NewSimulator(payment.SimulatorConfig{StateFile: file, AsyncDelay: time.Hour, Now: clock})
+	amount := domain.MustMoney(1500, "EUR")
+	var refs []string
+	for i, token := range []string{payment.TokenAsync, payment.TokenAsyncDecline} {
+		res, err := first.Authorize(ctx, payment.AuthorizeRequest{OrderID: "o" + string(rune('1'+i)), Amount: amount, Token: token, IdempotencyKey: "k" + token})
+		if err != nil || res.Status != payment.StatusPending {
+			t.Fatal(res, err)
+		}
+		refs = append(refs, res.GatewayRef)
+		if got, err := first.Lookup(ctx, payment.LookupRequest{OrderID: "o" + string(rune('1'+i)), GatewayRef: res.GatewayRef}); err != nil || got.Status != payment.StatusPending {
+			t.Fatalf("lookup before settling: %+v %v", got, err)
+		}
+	}
+	if got, _ := first.Lookup(ctx, payment.LookupRequest{OrderID: "o9", GatewayRef: refs[0]}); got.Status != payment.StatusFailed {
+		t.Fatalf("another order's lookup: %+v", got)
+	}
+	first.Close() // its scheduled webhooks die with it
+
+	now = now.Add(time.Hour)
+	second := payment.NewSimulator(payment.SimulatorConfig{StateFile: file, AsyncDelay: time.Hour, Now: clock})
+	defer second.Close()
+	want := []payment.Status{payment.StatusAuthorized, payment.StatusDeclined}
+	for i, ref := range refs {
+		got, err := second.Lookup(ctx, payment.LookupRequest{OrderID: "o" + string(rune('1'+i)), GatewayRef: ref})
+		if err != nil || got.Status != want[i] || got.GatewayRef != ref {
+			t.Fatalf("lookup after restart: %+v %v, want %s", got, err, want[i])
+		}
+	}
+	// The restarted gateway still holds the authorization: it can be captured.
+	if res, err := second.Capture(ctx, payment.CaptureRequest{OrderID: "o1", GatewayRef: refs[0], Amount: amount, IdempotencyKey: "cap"}); err != nil || res.Status != payment.StatusSucceeded {
+		t.Fatalf("capture after restart: %+v %v", res, err)
 	}
 }

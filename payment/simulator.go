@@ -42,8 +42,12 @@ type SimulatorConfig struct {
 	AsyncDelay time.Duration
 	// MaxDeliveryAttempts bounds webhook retries (default 8, backing off from 50ms).
 	MaxDeliveryAttempts int
-	Now                 func() time.Time
-	Logger              *slog.Logger
+	// StateFile, when set, keeps the asynchronous authorizations (pending ones and how they
+	// settle) in this file, so a restarted simulator still answers Lookup for them, as a
+	// real gateway would after the shop's crash.
+	StateFile string
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Simulator is an in-memory Gateway for development and tests, driven by test tokens.
@@ -71,6 +75,7 @@ type simAuth struct {
 	captured int64
 	refunded int64
 	webhook  *WebhookEvent // the outcome event of an async authorization
+	settleAt time.Time     // when an async authorization settles at the latest
 }
 
 const (
@@ -109,7 +114,37 @@ func NewSimulator(cfg SimulatorConfig) *Simulator {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Simulator{cfg: cfg, auths: map[string]*simAuth{}, byKey: map[string]any{}, calls: map[string]int{}, ctx: ctx, cancel: cancel}
+	s := &Simulator{cfg: cfg, auths: map[string]*simAuth{}, byKey: map[string]any{}, calls: map[string]int{}, ctx: ctx, cancel: cancel}
+	if err := s.load(); err != nil {
+		cfg.Logger.Error("payment simulator: cannot load its state; pending authorizations are forgotten", "file", cfg.StateFile, "err", err)
+	}
+	return s
+}
+
+// Lookup implements Gateway. A pending asynchronous authorization whose time has come
+// settles on lookup (its webhook may have been lost with the process that waited for it).
+func (s *Simulator) Lookup(ctx context.Context, req LookupRequest) (AuthorizeResult, error) {
+	if err := ctx.Err(); err != nil {
+		return AuthorizeResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls["lookup"]++
+	a, ok := s.auths[req.GatewayRef]
+	if !ok || a.orderID != req.OrderID {
+		return AuthorizeResult{Status: StatusFailed, Reason: "no_such_authorization"}, nil
+	}
+	if a.state == StatusPending && a.webhook != nil && s.cfg.AsyncDelay >= 0 && !s.cfg.Now().Before(a.settleAt) {
+		a.state = a.webhook.Data.Status
+		s.saveLocked()
+	}
+	switch a.state {
+	case StatusPending:
+		return AuthorizeResult{Status: StatusPending, GatewayRef: a.ref}, nil
+	case StatusDeclined:
+		return AuthorizeResult{Status: StatusDeclined, GatewayRef: a.ref, Reason: "card_declined"}, nil
+	}
+	return AuthorizeResult{Status: StatusAuthorized, GatewayRef: a.ref}, nil // authorized, captured or voided
 }
 
 // Close stops pending webhook deliveries and waits for them.
@@ -168,6 +203,7 @@ func (s *Simulator) Authorize(ctx context.Context, req AuthorizeRequest) (Author
 			outcome.Status, outcome.Reason, typ = StatusDeclined, "card_declined", EventDeclined
 		}
 		a.webhook = &WebhookEvent{ID: newRef("evt_"), Type: typ, Created: s.cfg.Now().Unix(), Data: outcome}
+		a.settleAt = s.cfg.Now().Add(max(s.cfg.AsyncDelay, 0))
 		res = AuthorizeResult{Status: StatusPending, GatewayRef: a.ref}
 		if s.cfg.AsyncDelay > 0 {
 			s.scheduleDelivery(a.ref, s.cfg.AsyncDelay)
@@ -180,6 +216,9 @@ func (s *Simulator) Authorize(ctx context.Context, req AuthorizeRequest) (Author
 	}
 	s.byKey["authorize\x00"+req.IdempotencyKey] = res
 	s.calls["authorize"]++
+	if a.webhook != nil {
+		s.saveLocked()
+	}
 	return res, nil
 }
 
@@ -246,6 +285,9 @@ func (s *Simulator) operate(ctx context.Context, op, key, ref string, do func(*s
 	if res.Status == StatusSucceeded {
 		s.calls[op]++
 	}
+	if a.webhook != nil {
+		s.saveLocked()
+	}
 	return res, nil
 }
 
@@ -302,6 +344,7 @@ func (s *Simulator) settle(ref string) {
 	defer s.mu.Unlock()
 	if a, ok := s.auths[ref]; ok && a.state == StatusPending && a.webhook != nil {
 		a.state = a.webhook.Data.Status
+		s.saveLocked()
 	}
 }
 

@@ -187,6 +187,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	// gateway's; POST /v1/webhooks/payments takes them over HTTP.
 	a.gateway = payment.NewSimulator(payment.SimulatorConfig{
 		WebhookSecret: secret, Logger: log, AsyncDelay: f.asyncDelay,
+		StateFile: filepath.Join(c.DataDir, "payment-simulator.json"), // pending payments outlive a crash
 		Deliver: func(ctx context.Context, h http.Header, body []byte) error {
 			_, err := co.HandleWebhook(ctx, h, body)
 			return err
