@@ -8,6 +8,7 @@ import (
 
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventregistry"
 )
 
 // TestEventsFromTheCommandSide drives the real command service (catalog, stock, cart,
@@ -19,7 +20,7 @@ func TestEventsFromTheCommandSide(t *testing.T) {
 	e.register(rc, "product.created", "order.placed", "product.price_changed")
 	e.start(e.cfg)
 	ctx := context.Background()
-	svc, err := commands.NewService(commands.NewRuntime(e.store, commands.RuntimeOptions{}), commands.ServiceOptions{})
+	svc, err := commands.NewService(commands.NewRuntime(e.store, eventregistry.New(), commands.RuntimeOptions{}), commands.ServiceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
