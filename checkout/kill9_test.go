@@ -64,7 +64,7 @@ func TestAsyncPaymentReconciledAfterKill9(t *testing.T) {
 	defer cancel()
 	// No webhooks in this life: only look-ups can settle the payments.
 	sim := payment.NewSimulator(payment.SimulatorConfig{StateFile: filepath.Join(dir, "gateway.json"), AsyncDelay: time.Hour})
-	ps, err := bus.Open(ctx, "memory", bus.Options{})
+	ps, err := bus.OpenMemory(bus.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func kill9Child(t *testing.T, dir string) {
 	}
 	sim := payment.NewSimulator(payment.SimulatorConfig{StateFile: filepath.Join(dir, "gateway.json"), AsyncDelay: 2 * time.Second,
 		Deliver: func(context.Context, http.Header, []byte) error { return errors.New("no webhooks in the child") }})
-	ps, err := bus.Open(ctx, "memory", bus.Options{})
+	ps, err := bus.OpenMemory(bus.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

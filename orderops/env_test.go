@@ -55,7 +55,7 @@ func newEnv(t *testing.T, simCfg payment.SimulatorConfig) *env {
 		return err
 	}
 	e.sim = payment.NewSimulator(simCfg)
-	ps, err := bus.Open(ctx, "memory", bus.Options{})
+	ps, err := bus.OpenMemory(bus.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/progressline"
 	"github.com/orderengine/orderengine/shopgen"
-	"github.com/orderengine/orderengine/eventregistry"
 )
 
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
