@@ -55,3 +55,11 @@ func (c *Checkout) setStopped() {
 	defer c.hmu.Unlock()
 	c.health = health{err: ErrNotRunning, since: time.Now()}
 }
+
+// HealthState is Health split for a readiness probe: the error (nil while healthy) and
+// the time the current state began.
+func (c *Checkout) HealthState() (time.Time, error) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	return c.health.since, c.health.err
+}

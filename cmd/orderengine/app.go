@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -299,8 +300,9 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}()
 	}
-	// The saga stops for good only on errors it cannot retry; its own health (backlog,
-	// stuck steps) can be added with a.sup.Probe("saga", …).
+	// The saga stops for good only on errors it cannot retry; while it backs off from a
+	// store or bus fault its own health says so (saga-consumer in /readyz).
+	a.sup.Probe("saga-consumer", sagaProbe(a.checkout.HealthState))
 	a.sup.Go(ctx, "saga", func(ctx context.Context, h *supervise.Health) error {
 		h.OK()
 		if err := a.checkout.Run(ctx); err != nil {
@@ -322,6 +324,21 @@ func (a *app) run(ctx context.Context) error {
 	a.sup.Wait()
 	wg.Wait()
 	return err
+}
+
+// sagaProbe maps the saga's own health to a status: retrying since the fault began
+// while it backs off (ErrNotRunning before its first session counts as starting).
+func sagaProbe(state func() (time.Time, error)) func(context.Context) supervise.Status {
+	return func(context.Context) supervise.Status {
+		since, err := state()
+		switch {
+		case err == nil:
+			return supervise.Status{State: supervise.StateOK, Since: since}
+		case errors.Is(err, checkout.ErrNotRunning):
+			return supervise.Status{State: supervise.StateStarting, Since: since}
+		}
+		return supervise.Status{State: supervise.StateRetrying, Since: since, LastError: err.Error()}
+	}
 }
 
 // storeProbe reports whether the event store answers.
