@@ -49,6 +49,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
+	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/search"
@@ -72,8 +73,9 @@ type Options struct {
 	Alias string
 	// Transport, if set, carries the HTTP requests (tests, custom TLS).
 	Transport http.RoundTripper
-	// Runner tunes the runner: BatchSize (default 500), IdleCheck, MaxAttempts,
-	// Backoff, MaxBackoff, Registry, Logger, Now.
+	// Runner tunes the runner (the projection engine's): BatchSize (default 500),
+	// IdleCheck, MaxAttempts, Backoff, MaxBackoff, Logger, Now, and Registry, which is
+	// required with an event store.
 	Runner projections.RunnerOptions
 	// Shards of new indices (default 1: exact facet counts and scores for catalogs that
 	// fit one shard); Replicas, if not nil, their replicas.
@@ -86,7 +88,9 @@ type Options struct {
 type Backend struct {
 	c      *client
 	store  eventstore.Store
-	runner *Runner
+	sink   *sink
+	runner *projections.Runner
+	reg    *domain.Registry
 }
 
 var _ search.Backend = (*Backend)(nil)
@@ -132,9 +136,11 @@ func New(ctx context.Context, rawURL string, store eventstore.Store, opt Options
 		shards = 1
 	}
 	c := &client{es: es, alias: alias, shards: shards, replicas: opt.Replicas, log: opt.Logger}
-	b := &Backend{c: c, store: store}
+	b := &Backend{c: c, store: store, sink: &sink{c: c, aliasEvery: time.Second}, reg: opt.Runner.Registry}
 	if store != nil {
-		b.runner = newRunner(c, store, opt.Runner)
+		if b.runner, err = projections.NewSinkRunner(b.sink, store, opt.Runner); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -196,26 +202,24 @@ func (b *Backend) Position(ctx context.Context) (uint64, error) {
 
 // WaitPosition implements search.Index.
 func (b *Backend) WaitPosition(ctx context.Context, atLeast uint64, maxWait time.Duration) (bool, uint64, error) {
-	deadline := time.Now().Add(maxWait)
-	delay := 5 * time.Millisecond
-	for {
-		pos, err := b.Position(ctx)
-		if err != nil || pos >= atLeast {
-			return err == nil, pos, err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, pos, nil
-		}
-		t := time.NewTimer(min(delay, left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, pos, ctx.Err()
-		case <-t.C:
-		}
-		delay = min(delay*2, 100*time.Millisecond)
+	return projections.WaitFor(ctx, b.Position, atLeast, maxWait, 5*time.Millisecond, 100*time.Millisecond)
+}
+
+// Rebuild implements search.Backend with the projection engine's blue/green rebuild:
+// it builds the next generation's index from position 0 while the alias serves the
+// live one, catches up, compares the two (document counts and content hashes per kind,
+// when the live index is at the same position) and swaps the alias atomically (unless
+// DryRun, which deletes the new index). Older generations and leftovers of failed
+// rebuilds are deleted first; the replaced index is kept until the next rebuild.
+// RebuildOptions.Registry defaults to the runner's.
+func (b *Backend) Rebuild(ctx context.Context, opt projections.RebuildOptions) (*projections.RebuildReport, error) {
+	if b.store == nil {
+		return nil, errNoStore
 	}
+	if opt.Registry == nil {
+		opt.Registry = b.reg
+	}
+	return projections.RebuildSink(ctx, b.sink, b.store, opt)
 }
 
 // client wraps the Elasticsearch client with JSON and error handling.

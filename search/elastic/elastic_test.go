@@ -134,11 +134,11 @@ func TestBulkResponse(t *testing.T) {
 	}
 	bad := parse(`{"errors":true,"items":[{"index":{"_id":"p:1","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [price]"}}}]}`)
 	err := bad.check(1)
-	if err == nil || transient(err) || !strings.Contains(err.Error(), "mapper_parsing_exception") {
-		t.Errorf("mapping error: %v (transient %v)", err, transient(err))
+	if err == nil || (&sink{}).Transient(err) || !strings.Contains(err.Error(), "mapper_parsing_exception") {
+		t.Errorf("mapping error: %v (transient %v)", err, (&sink{}).Transient(err))
 	}
 	busy := parse(`{"errors":true,"items":[{"index":{"_id":"p:1","status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}},{"index":{"_id":"p:2","status":409}}]}`)
-	if err := busy.check(2); err == nil || !transient(err) {
+	if err := busy.check(2); err == nil || !(&sink{}).Transient(err) {
 		t.Errorf("rejected execution: %v, want a transient error", err)
 	}
 }
@@ -301,7 +301,7 @@ func seeded(t *testing.T) (*projectionstest.Seeder, eventstore.Store) {
 }
 
 func fastRunner() projections.RunnerOptions {
-	return projections.RunnerOptions{BatchSize: 7, IdleCheck: 10 * time.Millisecond, Backoff: 5 * time.Millisecond,
+	return projections.RunnerOptions{Registry: domain.NewDomainRegistry(), BatchSize: 7, IdleCheck: 10 * time.Millisecond, Backoff: 5 * time.Millisecond,
 		MaxBackoff: 20 * time.Millisecond, MaxAttempts: 3}
 }
 
@@ -665,7 +665,7 @@ func TestConformance(t *testing.T) {
 	alias := "oetest-" + hex.EncodeToString(rnd[:])
 	searchtest.Run(t, func(t *testing.T, events eventstore.Store) search.Backend {
 		b, err := Open(context.Background(), url, search.Options{Events: events, Index: alias,
-			Runner: projections.RunnerOptions{IdleCheck: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
+			Runner: projections.RunnerOptions{Registry: domain.NewDomainRegistry(), IdleCheck: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
