@@ -22,6 +22,7 @@ import (
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/catalogfold"
 	"github.com/orderengine/orderengine/projections/projectionstest"
 	"github.com/orderengine/orderengine/search"
 	"github.com/orderengine/orderengine/search/internal/docs"
@@ -100,12 +101,12 @@ func TestSearchBodyGolden(t *testing.T) {
 func TestBulkBodyGolden(t *testing.T) {
 	at := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
 	b := docs.NewBatch()
-	p := &docs.Product{Product: domain.Product{ID: "p1", SKU: "sku-p1", Price: domain.MustMoney(1999, "EUR"),
+	p := &catalogfold.Product{Product: domain.Product{ID: "p1", SKU: "sku-p1", Price: domain.MustMoney(1999, "EUR"),
 		ProductDetails: domain.ProductDetails{Name: "Blue <Shirt> & Co", Brand: "Acme", Category: "tops", Description: "Soft."},
 		Variants:       []domain.Variant{{SKU: "sku-p1-m", Attributes: map[string]string{"colour": "blue", "size": "M"}, Price: domain.MustMoney(1999, "EUR")}},
 		Status:         domain.ProductStatusActive, CreatedAt: at, UpdatedAt: at}, Version: 1, Position: 12, CreatedPosition: 10}
 	b.AddProduct(p)
-	b.AddStock(&docs.Stock{SKU: "sku-p1-m", OnHand: 5, Reserved: 1, Owners: []string{"p1"}, Position: 12})
+	b.AddStock(&catalogfold.Stock{SKU: "sku-p1-m", OnHand: 5, Reserved: 1, Owners: []string{"p1"}, Position: 12})
 	body := bulkBody("orderengine-products-g1", []bulkOp{
 		{ID: productID("p1"), Version: 12, Doc: toProductDoc(b.Document(p), p.Product)},
 		{ID: stockID("sku-p1-m"), Version: 12, Doc: stockDoc{Kind: kindStock, SKU: "sku-p1-m", OnHand: 5, Reserved: 1, Owners: []string{"p1"}, Position: 12}},

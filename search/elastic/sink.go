@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/catalogfold"
 	"github.com/orderengine/orderengine/search"
 	"github.com/orderengine/orderengine/search/internal/docs"
 )
@@ -204,7 +205,7 @@ func (s *sink) Switch(ctx context.Context, sw projections.Switch) (*projections.
 // write folds a batch with the documents it touches and writes the changed ones.
 func (s *sink) write(ctx context.Context, index string, batch []projections.Event) error {
 	b := docs.NewBatch()
-	pids, skus := docs.Touched(batch)
+	pids, skus := catalogfold.Touched(batch)
 	if err := s.loadStock(ctx, index, b, skus); err != nil {
 		return err
 	}
@@ -254,7 +255,7 @@ func (s *sink) loadStock(ctx context.Context, index string, b *docs.Batch, skus 
 		if err := json.Unmarshal(src, &d); err != nil {
 			return fmt.Errorf("search: stock document %s: %w", id, err)
 		}
-		b.AddStock(&docs.Stock{SKU: d.SKU, OnHand: d.OnHand, Reserved: d.Reserved, Owners: d.Owners, Position: d.Position})
+		b.AddStock(&catalogfold.Stock{SKU: d.SKU, OnHand: d.OnHand, Reserved: d.Reserved, Owners: d.Owners, Position: d.Position})
 	}
 	return nil
 }
@@ -283,7 +284,7 @@ func (s *sink) loadProducts(ctx context.Context, index string, b *docs.Batch, pi
 		if d.State == nil {
 			return fmt.Errorf("search: product document %s has no state", id)
 		}
-		b.AddProduct(&docs.Product{Product: *d.State, Version: d.Version, Position: d.Position, CreatedPosition: d.CreatedPosition})
+		b.AddProduct(&catalogfold.Product{Product: *d.State, Version: d.Version, Position: d.Position, CreatedPosition: d.CreatedPosition})
 	}
 	return nil
 }

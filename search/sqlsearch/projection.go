@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/catalogfold"
 	"github.com/orderengine/orderengine/search/internal/docs"
 )
 
@@ -156,7 +157,7 @@ func quoteIdent(s string) string {
 // Apply implements projections.Projection.
 func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, batch []projections.Event) error {
 	b := docs.NewBatch()
-	pids, skus := docs.Touched(batch)
+	pids, skus := catalogfold.Touched(batch)
 	if err := loadStock(ctx, tx, b, skus); err != nil {
 		return err
 	}
@@ -194,7 +195,7 @@ func loadStock(ctx context.Context, tx *projections.Tx, b *docs.Batch, skus []st
 	return tx.QueryIn(ctx, `SELECT sku, on_hand, reserved, owners, position FROM {search_stock} WHERE sku IN {in}`, anys(skus),
 		func(rows *sql.Rows) error {
 			var (
-				s      docs.Stock
+				s      catalogfold.Stock
 				owners string
 				pos    int64
 			)
@@ -217,7 +218,7 @@ func loadProducts(ctx context.Context, tx *projections.Tx, b *docs.Batch, ids []
 	return tx.QueryIn(ctx, `SELECT state, version, position, doc_id FROM {search_docs} WHERE product_id IN {in}`, anys(ids),
 		func(rows *sql.Rows) error {
 			var (
-				p          docs.Product
+				p          catalogfold.Product
 				state      string
 				pos, docID int64
 			)
