@@ -9,9 +9,11 @@
 // product in-stock flags are derived from) and the projection's checkpoint
 // ("checkpoint").
 //
-// Writes. Runner is the projection's own runner (not the SQL one): it subscribes to the
-// log from the checkpoint stored in the index, folds each batch with the documents it
-// reads back (mget, real time), and writes the changed documents with the bulk API,
+// Writes. The index is a sink (projections.Generations, sink.go) driven by the
+// projection engine's Runner and RebuildSink, like the SQL read models: the runner
+// subscribes to the log from the checkpoint stored in the index; the sink folds each
+// batch (projections/catalogfold) with the documents it reads back (mget, real time),
+// and writes the changed documents with the bulk API,
 // version_type=external, version = the global position of the last event a document
 // reflects, refresh=wait_for; a stale or repeated write answers 409 and is not an
 // error. Only once the bulk request is acknowledged does it write the checkpoint
@@ -20,10 +22,10 @@
 // batch after a partial failure or a crash is harmless; concurrent runners are safe
 // (duplicate work only).
 //
-// Rebuild builds ALIAS-g<N+1> from position 0 while the alias serves generation N,
-// catches up, compares the two (document counts and a content hash), then swaps the
-// alias in one _aliases request; the live runner notices and continues on the new
-// index. The previous index is deleted by the next rebuild.
+// Rebuild (the engine's) builds ALIAS-g<N+1> from position 0 while the alias serves
+// generation N, catches up, compares the two (document counts and a content hash),
+// then swaps the alias in one _aliases request; the live runner's fence notices and
+// continues on the new index. The previous index is deleted by the next rebuild.
 //
 // Queries. Search runs one request: per query word a multi_match over name^4,
 // brand^2, category^2, description and attribute text with fuzziness AUTO:4,8 (all words

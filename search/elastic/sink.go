@@ -161,13 +161,12 @@ func (s *sink) Switch(ctx context.Context, sw projections.Switch) (*projections.
 			return nil, err
 		}
 	}
-	for wait := time.Now().Add(5 * time.Second); liveCP.Position < pos && time.Now().Before(wait); {
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return nil, err
-		}
-		if liveCP, err = c.checkpoint(ctx, live); err != nil {
-			return nil, err
-		}
+	livePos := func(ctx context.Context) (uint64, error) {
+		cp, err := c.checkpoint(ctx, live)
+		return cp.Position, err
+	}
+	if _, liveCP.Position, err = projections.WaitFor(ctx, livePos, pos, 5*time.Second, 50*time.Millisecond, 50*time.Millisecond); err != nil {
+		return nil, err
 	}
 	rep := &projections.RebuildReport{Projection: ProjectionName, OldGeneration: sw.Live, NewGeneration: sw.New,
 		Position: pos, LivePosition: liveCP.Position, Comparable: liveCP.Position == pos}
@@ -287,15 +286,4 @@ func (s *sink) loadProducts(ctx context.Context, index string, b *docs.Batch, pi
 		b.AddProduct(&catalogfold.Product{Product: *d.State, Version: d.Version, Position: d.Position, CreatedPosition: d.CreatedPosition})
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
