@@ -688,3 +688,69 @@ func TestConformance(t *testing.T) {
 		return b
 	})
 }
+
+// TestBusyRunnerFollowsTheAlias: a runner that never goes idle (events keep coming)
+// must still notice that a rebuild moved the alias; otherwise the next rebuild deletes
+// the index it writes to and a real cluster re-creates it on the next bulk request, a
+// "zombie" index with dynamic mappings that nobody reads (issue 14, item 6).
+func TestBusyRunnerFollowsTheAlias(t *testing.T) {
+	f, srv := newFakeES(t)
+	seeder, store := seeded(t)
+	ctx := context.Background()
+	opt := fastRunner()
+	opt.IdleCheck = 5 * time.Second // never idle while the events below keep coming
+	b, err := New(ctx, srv.URL, store, Options{Alias: "shop", Runner: opt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, b)
+	waitCaughtUp(t, b, store)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			name := fmt.Sprintf("Poncho %d", i)
+			if err := seeder.RunProduct(ctx, domain.UpdateProductDetails{ProductID: "p29", Name: &name}); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for gen := int64(2); gen <= 3; gen++ {
+		rep, err := b.Rebuild(ctx, projections.RebuildOptions{})
+		if err != nil || !rep.Switched || rep.NewGeneration != gen {
+			t.Fatalf("rebuild to generation %d: %+v, %v", gen, rep, err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for b.Status().Generation != gen && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if st := b.Status(); st.Generation != gen {
+			t.Fatalf("the busy runner did not follow the alias to generation %d: %+v", gen, st)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a few more batches into the live index
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, b, store)
+	f.mu.Lock()
+	zombies, names := slices.Clone(f.autoCreated), slices.Sorted(maps.Keys(f.indices))
+	f.mu.Unlock()
+	if len(zombies) > 0 {
+		t.Errorf("writes re-created deleted indices %v (indices now %v)", zombies, names)
+	}
+	if !slices.Equal(names, []string{"shop-g2", "shop-g3"}) {
+		t.Errorf("indices %v, want shop-g2 (kept until the next rebuild) and shop-g3", names)
+	}
+	if got, want := documents(f, "shop-g3"), expected(t, store); !maps.Equal(got, want) {
+		t.Errorf("live index differs from the log's fold:\n%v\n%v", got, want)
+	}
+}

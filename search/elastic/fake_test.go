@@ -35,6 +35,9 @@ type fakeES struct {
 	// searchHandler answers _search requests the fake does not evaluate.
 	searchHandler func(index string, body map[string]any) (int, any)
 	bulks         int
+	// autoCreated lists the indices a write created, as a real cluster does by default
+	// (action.auto_create_index): with dynamic mappings, outside the alias.
+	autoCreated []string
 }
 
 type fakeIndex struct {
@@ -282,7 +285,10 @@ func (f *fakeES) mget(index string, body []byte) (int, any) {
 func (f *fakeES) put(index, id string, version int64, source []byte) (int, any) {
 	ix := f.indices[index]
 	if ix == nil {
-		return 404, errorBody(404, "index_not_found_exception", "no such index ["+index+"]")
+		// Elasticsearch creates a missing index on a write (dynamic mappings).
+		ix = &fakeIndex{body: map[string]any{"mappings": map[string]any{"dynamic": true}}, docs: map[string]*fakeDoc{}}
+		f.indices[index] = ix
+		f.autoCreated = append(f.autoCreated, index)
 	}
 	if d := ix.docs[id]; d != nil && version <= d.version {
 		return 409, nil
