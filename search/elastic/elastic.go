@@ -15,7 +15,7 @@
 // batch (projections/catalogfold) with the documents it reads back (mget, real time),
 // and writes the changed documents with the bulk API,
 // version_type=external, version = the global position of the last event a document
-// reflects, refresh=wait_for; a stale or repeated write answers 409 and is not an
+// reflects, without waiting for a refresh; a stale or repeated write answers 409 and is not an
 // error. Only once the bulk request is acknowledged does it write the checkpoint
 // (external version = position, so it never moves back). Every document also records
 // the position it reflects and folding skips events at or before it, so re-applying a
@@ -196,15 +196,35 @@ func (b *Backend) Status() projections.Status {
 // Close implements search.Backend.
 func (b *Backend) Close() error { return nil }
 
-// Position implements search.Index: the checkpoint of the index behind the alias.
+// Position implements search.Index: the checkpoint of the index behind the alias as
+// searches see it (after the last refresh; documents are written before their
+// checkpoint, so every event up to it is searchable).
 func (b *Backend) Position(ctx context.Context) (uint64, error) {
-	cp, err := b.c.checkpoint(ctx, b.c.alias)
-	return cp.Position, err
+	return b.c.searchablePosition(ctx, b.c.alias)
 }
 
 // WaitPosition implements search.Index.
+// Once the checkpoint (read in real time) has reached atLeast, it refreshes the index
+// rather than wait for the next scheduled refresh: read-your-writes costs a refresh
+// only to the readers that ask for it.
 func (b *Backend) WaitPosition(ctx context.Context, atLeast uint64, maxWait time.Duration) (bool, uint64, error) {
-	return projections.WaitFor(ctx, b.Position, atLeast, maxWait, 5*time.Millisecond, 100*time.Millisecond)
+	refreshed := false
+	position := func(ctx context.Context) (uint64, error) {
+		pos, err := b.Position(ctx)
+		if err != nil || pos >= atLeast || refreshed {
+			return pos, err
+		}
+		written, err := b.c.checkpoint(ctx, b.c.alias)
+		if err != nil || written.Position < atLeast {
+			return pos, err
+		}
+		if err := b.c.refresh(ctx, b.c.alias); err != nil {
+			return pos, err
+		}
+		refreshed = true
+		return b.Position(ctx)
+	}
+	return projections.WaitFor(ctx, position, atLeast, maxWait, 5*time.Millisecond, 100*time.Millisecond)
 }
 
 // Rebuild implements search.Backend with the projection engine's blue/green rebuild:
@@ -331,6 +351,38 @@ type Checkpoint struct {
 }
 
 const checkpointID = "checkpoint"
+
+// searchablePosition reads an index's checkpoint as searches see it (0 when the index
+// or the document is missing).
+func (c *client) searchablePosition(ctx context.Context, index string) (uint64, error) {
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				Source Checkpoint `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	body := m{"size": 1, "query": m{"ids": m{"values": []string{checkpointID}}}}
+	err := c.do(ctx, esapi.SearchRequest{Index: []string{index}, Body: jsonBody(body)}, &res)
+	if isNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("search: read checkpoint: %w", err)
+	}
+	if len(res.Hits.Hits) == 0 {
+		return 0, nil
+	}
+	return res.Hits.Hits[0].Source.Position, nil
+}
+
+// refresh makes an index's writes searchable now.
+func (c *client) refresh(ctx context.Context, index string) error {
+	if err := c.do(ctx, esapi.IndicesRefreshRequest{Index: []string{index}}, nil); err != nil {
+		return fmt.Errorf("search: refresh %s: %w", index, err)
+	}
+	return nil
+}
 
 // checkpoint reads an index's checkpoint (zero when the index or the document is
 // missing).

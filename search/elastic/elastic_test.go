@@ -292,7 +292,7 @@ func TestOpen(t *testing.T) {
 }
 
 // seeded returns an event store holding the conformance catalog.
-func seeded(t *testing.T) (*projectionstest.Seeder, eventstore.Store) {
+func seeded(t testing.TB) (*projectionstest.Seeder, eventstore.Store) {
 	store := projectionstest.EventStore(t)
 	s := projectionstest.NewSeeder(store, 7)
 	if err := searchtest.Seed(context.Background(), s); err != nil {
@@ -332,7 +332,7 @@ func waitCaughtUp(t *testing.T, b *Backend, store eventstore.Store) uint64 {
 	return head
 }
 
-func head(t *testing.T, store eventstore.Store) uint64 {
+func head(t testing.TB, store eventstore.Store) uint64 {
 	h, err := store.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -752,5 +752,72 @@ func TestBusyRunnerFollowsTheAlias(t *testing.T) {
 	}
 	if got, want := documents(f, "shop-g3"), expected(t, store); !maps.Equal(got, want) {
 		t.Errorf("live index differs from the log's fold:\n%v\n%v", got, want)
+	}
+}
+
+// TestReadYourWritesWithoutRefreshCap: the runner does not wait for refreshes (on a
+// real cluster refresh=wait_for waits for the next scheduled refresh, 1 s by default,
+// and caps the runner at one batch a second); a minPosition read refreshes instead
+// (issue 14, item 8). The fake's scheduled refresh never comes during the test.
+func TestReadYourWritesWithoutRefreshCap(t *testing.T) {
+	f, srv := newFakeES(t)
+	f.refreshEvery = time.Hour
+	seeder, store := seeded(t)
+	ctx := context.Background()
+	b, err := New(ctx, srv.URL, store, Options{Alias: "shop", Runner: fastRunner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, b)
+	name := "Renamed Poncho"
+	if err := seeder.RunProduct(ctx, domain.UpdateProductDetails{ProductID: "p29", Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	want := head(t, store)
+	ok, pos, err := b.WaitPosition(ctx, want, 20*time.Second)
+	if err != nil || !ok || pos < want {
+		t.Fatalf("WaitPosition(%d): %v %d %v; status %+v", want, ok, pos, err, b.Status())
+	}
+	if got, err := b.Position(ctx); err != nil || got < want {
+		t.Errorf("Position %d, %v after the wait, want ≥ %d", got, err, want)
+	}
+	f.mu.Lock()
+	waited := f.bulkRefresh["wait_for"]
+	var visible string
+	if d := f.indices["shop-g1"].visible["p:p29"]; d != nil {
+		visible = string(d.source)
+	}
+	f.mu.Unlock()
+	if waited > 0 {
+		t.Errorf("%d bulk requests waited for a refresh", waited)
+	}
+	if !strings.Contains(visible, name) {
+		t.Errorf("p29 as searches see it after the wait: %s", visible)
+	}
+}
+
+// BenchmarkCatchUpWithRefreshDelay measures the runner against a cluster refreshing
+// every 200 ms (the fake): a runner that waited for refreshes would manage about five
+// batches a second.
+func BenchmarkCatchUpWithRefreshDelay(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		f, srv := newFakeES(b)
+		f.refreshEvery = 200 * time.Millisecond
+		_, store := seeded(b)
+		be, err := New(context.Background(), srv.URL, store, Options{Alias: "shop", Runner: fastRunner()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- be.Run(ctx) }()
+		want := head(b, store)
+		if ok, _, err := be.WaitPosition(context.Background(), want, time.Minute); !ok || err != nil {
+			b.Fatalf("not caught up: %v", err)
+		}
+		b.ReportMetric(float64(be.Status().Applied)/time.Since(start).Seconds(), "events/s")
+		cancel()
+		<-done
 	}
 }

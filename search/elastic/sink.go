@@ -168,6 +168,12 @@ func (s *sink) Switch(ctx context.Context, sw projections.Switch) (*projections.
 	if _, liveCP.Position, err = projections.WaitFor(ctx, livePos, pos, 5*time.Second, 50*time.Millisecond, 50*time.Millisecond); err != nil {
 		return nil, err
 	}
+	// The hashes page with searches: make both indices' writes searchable first.
+	for _, ix := range []string{live, index} {
+		if err := c.refresh(ctx, ix); err != nil {
+			return nil, err
+		}
+	}
 	rep := &projections.RebuildReport{Projection: ProjectionName, OldGeneration: sw.Live, NewGeneration: sw.New,
 		Position: pos, LivePosition: liveCP.Position, Comparable: liveCP.Position == pos}
 	for _, kind := range []string{kindProduct, kindStock} {
