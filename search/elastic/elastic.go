@@ -104,7 +104,11 @@ var _ search.Backend = (*Backend)(nil)
 func New(ctx context.Context, rawURL string, store eventstore.Store, opt Options) (*Backend, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("search: Elasticsearch URL %q: want http(s)://host:port", redact(rawURL))
+		shown := "(unparsable URL)"
+		if err == nil {
+			shown = u.Redacted()
+		}
+		return nil, fmt.Errorf("search: Elasticsearch URL %q: want http(s)://host:port", shown)
 	}
 	cfg := elasticsearch.Config{Transport: opt.Transport, DisableRetry: false, MaxRetries: 2}
 	if u.User != nil {
@@ -145,14 +149,6 @@ func New(ctx context.Context, rawURL string, store eventstore.Store, opt Options
 		}
 	}
 	return b, nil
-}
-
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return p.Redacted()
 }
 
 func validIndexName(s string) error {
