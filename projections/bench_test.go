@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/postgres"
 	"github.com/orderengine/orderengine/eventstore/sqlite"
@@ -117,14 +118,14 @@ func BenchmarkRebuild(b *testing.B) {
 					db := projectionstest.DB(b, backend)
 					ctx := context.Background()
 					// The first rebuild leaves a live generation at the head, as a live runner would.
-					if _, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{}); err != nil {
+					if _, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{Registry: domain.NewDomainRegistry()}); err != nil {
 						b.Fatal(err)
 					}
 					var events uint64
 					var elapsed time.Duration
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
-						rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{})
+						rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{Registry: domain.NewDomainRegistry()})
 						if err != nil {
 							b.Fatal(err)
 						}

@@ -8,18 +8,11 @@ import (
 	sharedlease "github.com/orderengine/orderengine/lease"
 )
 
-// lease is the right to run one projection (or one rebuild). lost is closed when the
-// lease can no longer be vouched for (its PostgreSQL connection failed).
-type lease struct {
-	lost    <-chan struct{}
-	release func()
-}
-
 // tryLease takes the named lease if nobody holds it; it returns nil when another holder
 // has it. PostgreSQL: an advisory lock on a dedicated connection (package lease), checked
 // every check interval; the lock goes with the connection when the holder dies. SQLite:
 // the process owns the database, so the lease is a name held in memory.
-func (db *DB) tryLease(ctx context.Context, name string, check time.Duration) (*lease, error) {
+func (db *DB) tryLease(ctx context.Context, name string, check time.Duration) (*Lease, error) {
 	if !db.d.IsPostgres() {
 		db.mu.Lock()
 		defer db.mu.Unlock()
@@ -28,7 +21,7 @@ func (db *DB) tryLease(ctx context.Context, name string, check time.Duration) (*
 		}
 		db.leases[name] = true
 		var once sync.Once
-		return &lease{lost: make(chan struct{}), release: func() {
+		return &Lease{Lost: make(chan struct{}), Release: func() {
 			once.Do(func() {
 				db.mu.Lock()
 				delete(db.leases, name)
@@ -40,5 +33,5 @@ func (db *DB) tryLease(ctx context.Context, name string, check time.Duration) (*
 	if l == nil || err != nil {
 		return nil, err
 	}
-	return &lease{lost: l.Lost(), release: l.Release}, nil
+	return &Lease{Lost: l.Lost(), Release: l.Release}, nil
 }

@@ -236,15 +236,10 @@ func (db *DB) checkFence(ctx context.Context, name string, gen int64, expect uin
 
 func (db *DB) forUpdate(q string) string { return q + db.d.forUpdate }
 
-// applyIn applies batch to generation gen inside tx and moves its checkpoint to `to`
+// applyIn applies batch (decoded: the engine checks) to generation gen inside tx and moves its checkpoint to `to`
 // (≥ the batch's last position).
 func (db *DB) applyIn(ctx context.Context, tx *sql.Tx, p Projection, gen int64, batch []Event, to uint64) error {
 	if len(batch) > 0 {
-		for _, e := range batch {
-			if e.decodeErr != nil {
-				return &EventError{Position: e.Position, Err: e.decodeErr}
-			}
-		}
 		ptx := &Tx{q: tx, d: db.d, gen: gen, tables: tableMap(p, gen)}
 		if err := p.Apply(ctx, ptx, batch); err != nil {
 			return err
@@ -377,24 +372,6 @@ func (db *DB) Position(ctx context.Context, name string) (uint64, error) {
 // WaitPosition waits until the projection's live checkpoint reaches atLeast, or maxWait
 // passes; it reports whether it got there and the position it saw last.
 func (db *DB) WaitPosition(ctx context.Context, name string, atLeast uint64, maxWait time.Duration) (bool, uint64, error) {
-	deadline := time.Now().Add(maxWait)
-	delay := 2 * time.Millisecond
-	for {
-		pos, err := db.Position(ctx, name)
-		if err != nil || pos >= atLeast {
-			return err == nil, pos, err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, pos, nil
-		}
-		t := time.NewTimer(min(delay, left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, pos, ctx.Err()
-		case <-t.C:
-		}
-		delay = min(delay*2, 50*time.Millisecond)
-	}
+	position := func(ctx context.Context) (uint64, error) { return db.Position(ctx, name) }
+	return WaitFor(ctx, position, atLeast, maxWait, 2*time.Millisecond, 50*time.Millisecond)
 }

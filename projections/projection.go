@@ -1,11 +1,23 @@
-// Package projections turns the ordered event log into SQL read models.
+// Package projections is the projection engine: it turns the ordered event log into
+// whatever a Sink keeps, and holds the SQL sink for read models.
 //
-// A Projection declares its tables and applies batches of decoded events inside a
-// transaction; a Runner subscribes to the log from the projection's checkpoint, applies
-// batches, and stores the checkpoint in the same transaction as the rows (exactly-once
-// effect under redelivery and restarts). One runner per projection holds a lease
-// (PostgreSQL advisory lock; in SQLite the process owns it). Rebuild builds a new
-// generation of the tables from position 0 while the live one serves, then switches.
+// The engine. A Runner subscribes to the log from a sink's checkpoint, decodes ahead,
+// applies batches (Sink.Apply moves data and checkpoint together), drops redelivered
+// events, retries with backoff and stops in a failed state naming the event, moves the
+// checkpoint past events the sink does not consume, and reports status and lag.
+// RebuildSink builds a new generation of a Generations sink from position 0 while the
+// live one serves, then lets the sink compare and switch. WaitFor is the polling behind
+// minPosition reads. Sinks: SQL read models (DB.Sink), the SQL search tables (a
+// Projection too), Elasticsearch (search/elastic), and outgoing webhooks (planned): a
+// Sink without generations that delivers a batch over HTTP and then stores the
+// endpoint's checkpoint, reporting 5xx answers as transient (Transient(error) bool) and
+// a rejected event with Failed.
+//
+// The SQL sink. A Projection declares its tables and applies batches of decoded events
+// inside a transaction that also moves the checkpoint (exactly-once effect under
+// redelivery and restarts). One runner per projection holds a lease (PostgreSQL
+// advisory lock; in SQLite the process owns it). Rebuild builds a new generation of the
+// tables from position 0 while the live one serves, then switches.
 //
 // The read models themselves (catalog, orders, inventory) and their queries live in
 // projections/readmodel.

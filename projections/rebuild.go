@@ -87,45 +87,71 @@ type RebuildReport struct {
 // them and makes the new one live (the live runner follows on its next batch). The
 // previous generation is kept until the next rebuild, for readers still on it.
 func Rebuild(ctx context.Context, db *DB, store eventstore.Store, p Projection, opt RebuildOptions) (*RebuildReport, error) {
+	if err := validate(p); err != nil {
+		return nil, err
+	}
+	return RebuildSink(ctx, db.Sink(p), store, opt)
+}
+
+// RebuildSink builds a new generation of sink from position 0 while the live one keeps
+// serving, catches up in rounds, then lets the sink compare the two and switch
+// (Generations.Switch). A failed build is dropped.
+func RebuildSink(ctx context.Context, sink Generations, store eventstore.Store, opt RebuildOptions) (*RebuildReport, error) {
+	if opt.Registry == nil {
+		return nil, errRegistry("RebuildOptions")
+	}
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = 2000
 	}
 	if opt.ProgressEvery <= 0 {
 		opt.ProgressEvery = 500 * time.Millisecond
 	}
+	name := sink.Name()
 	ropt := RunnerOptions{BatchSize: opt.BatchSize, IdleCheck: 50 * time.Millisecond, Registry: opt.Registry, Logger: opt.Logger}.withDefaults()
-	l, err := db.tryLease(ctx, "rebuild:"+p.Name(), ropt.LeaseCheck)
-	if err != nil {
-		return nil, err
+	l := noLease()
+	if ls, ok := sink.(Leaser); ok {
+		var err error
+		if l, err = ls.TryLease(ctx, "rebuild:"+name, ropt.LeaseCheck); err != nil {
+			return nil, err
+		}
+		if l == nil {
+			return nil, fmt.Errorf("projection %s: %w", name, ErrRebuildRunning)
+		}
 	}
-	if l == nil {
-		return nil, fmt.Errorf("projection %s: %w", p.Name(), ErrRebuildRunning)
-	}
-	defer l.release()
+	defer l.Release()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
-		case <-l.lost:
+		case <-l.Lost:
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
 
-	live, err := db.ensure(ctx, p)
+	live, err := sink.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	gen, err := db.startGeneration(ctx, p, live.gen)
+	gen, err := sink.Create(ctx, live.Generation)
 	if err != nil {
 		return nil, err
+	}
+	fail := func(err error) (*RebuildReport, error) {
+		// Leave nothing half-built behind (a sink without transactions would keep it).
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if derr := sink.Drop(dctx, gen); derr != nil {
+			ropt.Logger.Warn("rebuild: failed generation not dropped", "projection", name, "generation", gen, "err", derr)
+		}
+		return nil, fmt.Errorf("rebuild %s: %w", name, err)
 	}
 	start := time.Now()
 	head, err := store.Head(ctx)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	prog := Progress{Projection: p.Name(), Generation: gen, Head: head, Phase: "build"}
+	prog := Progress{Projection: name, Generation: gen, Head: head, Phase: "build"}
 	var first uint64
 	lastReport := time.Time{}
 	report := func(force bool) {
@@ -145,7 +171,7 @@ func Rebuild(ctx context.Context, db *DB, store eventstore.Store, p Projection, 
 		}
 		opt.Progress(prog)
 	}
-	w := &worker{db: db, store: store, p: p, opt: ropt, gen: gen,
+	w := &worker{sink: sink, store: store, opt: ropt, gen: gen,
 		onApplied: func(batch []Event, cursor uint64) {
 			if len(batch) > 0 && first == 0 {
 				first = batch[0].Position - 1
@@ -159,9 +185,9 @@ func Rebuild(ctx context.Context, db *DB, store eventstore.Store, p Projection, 
 			report(false)
 		},
 	}
-	sub, err := store.SubscribeAll(ctx, 0, p.Filter())
+	sub, err := store.SubscribeAll(ctx, 0, sink.Filter())
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	f := startFeed(ctx, sub, ropt.Registry, feedBuffer(opt.BatchSize))
 	// Build up to the head as of the start, then catch up in (at most two) shorter rounds
@@ -177,13 +203,14 @@ func Rebuild(ctx context.Context, db *DB, store eventstore.Store, p Projection, 
 	}
 	f.stop()
 	if err != nil {
-		return nil, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		return fail(err)
 	}
 	prog.Phase = "switch"
 	report(true)
-	rep, err := db.switchGeneration(ctx, store, p, ropt, live.gen, gen, w.cursor, opt.DryRun)
+	rep, err := sink.Switch(ctx, Switch{Live: live.Generation, New: gen, Position: w.cursor, DryRun: opt.DryRun,
+		Events: NewReader(store, sink.Filter(), ropt.Registry, ropt.BatchSize)})
 	if err != nil {
-		return nil, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		return fail(err)
 	}
 	rep.Events = prog.Events
 	rep.Elapsed = time.Since(start)
@@ -247,127 +274,6 @@ func generations(ctx context.Context, tx *sql.Tx, name string) ([]int64, error) 
 		gens = append(gens, g)
 	}
 	return gens, errors.Join(rows.Err(), rows.Close())
-}
-
-// switchGeneration brings the live and the new generation to the same position, compares
-// them and (unless dryRun) makes the new one live, all in one transaction.
-func (db *DB) switchGeneration(ctx context.Context, store eventstore.Store, p Projection, opt RunnerOptions,
-	oldGen, newGen int64, newPos uint64, dryRun bool) (*RebuildReport, error) {
-	rep := &RebuildReport{Projection: p.Name(), OldGeneration: oldGen, NewGeneration: newGen}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var live, building int64
-		if err := tx.QueryRowContext(ctx, db.forUpdate(`SELECT live, building FROM projection_generations WHERE projection = $1`),
-			p.Name()).Scan(&live, &building); err != nil {
-			return err
-		}
-		if live != oldGen || building != newGen {
-			return fmt.Errorf("%w: generations changed during the rebuild (live %d, building %d)", ErrFenced, live, building)
-		}
-		old, err := scanCheckpoint(tx.QueryRowContext(ctx, db.forUpdate(`SELECT `+checkpointCols+` FROM projection_checkpoints
-			WHERE projection = $1 AND generation = $2`), p.Name(), oldGen))
-		if err != nil {
-			return err
-		}
-		if err := db.fence(ctx, tx, p.Name(), newGen, newPos); err != nil {
-			return err
-		}
-		rep.Comparable = old.version == p.Version()
-		rep.LivePosition = max(old.position, newPos)
-		switch {
-		case old.position > newPos:
-			// The live runner is ahead: apply the difference to the new generation.
-			if err := db.applyRange(ctx, tx, store, p, opt, newGen, newPos, old.position, 0); err != nil {
-				return err
-			}
-			newPos = old.position
-		case old.position < newPos && rep.Comparable:
-			// The live generation is behind: bring it up too, if it is close and can be.
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT rebuild_compare`); err != nil {
-				return err
-			}
-			if err := db.applyRange(ctx, tx, store, p, opt, oldGen, old.position, newPos, 4*opt.BatchSize); err != nil {
-				opt.Logger.Warn("rebuild: live generation cannot be brought to the new position; comparing as is",
-					"projection", p.Name(), "err", err)
-				rep.Comparable, rep.LivePosition = false, old.position
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT rebuild_compare`); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT rebuild_compare`); err != nil {
-				return err
-			}
-		}
-		rep.Position = newPos
-		for _, t := range p.Tables() {
-			d := TableDiff{Table: t.Name}
-			var err error
-			if d.NewRows, d.NewHash, err = hashTable(ctx, tx, generationTable(t.Name, newGen), t.Key); err != nil {
-				return err
-			}
-			if old.version == p.Version() {
-				if d.LiveRows, d.LiveHash, err = hashTable(ctx, tx, generationTable(t.Name, oldGen), t.Key); err != nil {
-					return err
-				}
-			}
-			d.Differs = d.LiveRows != d.NewRows || d.LiveHash != d.NewHash
-			rep.Differs = rep.Differs || d.Differs
-			rep.Tables = append(rep.Tables, d)
-		}
-		if dryRun {
-			_, err := tx.ExecContext(ctx, `UPDATE projection_generations SET building = 0 WHERE projection = $1`, p.Name())
-			if err == nil {
-				err = db.dropGeneration(ctx, tx, p, newGen)
-			}
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE projection_generations SET live = $2, building = 0 WHERE projection = $1`,
-			p.Name(), newGen); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE projection_checkpoints SET retired = TRUE WHERE projection = $1 AND generation = $2`,
-			p.Name(), oldGen)
-		rep.Switched = err == nil
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return rep, nil
-}
-
-var errTooFar = errors.New("too many events to apply in the switch")
-
-// applyRange applies the events in (from, to] to generation gen inside tx; more than
-// limit events (if limit > 0) is errTooFar.
-func (db *DB) applyRange(ctx context.Context, tx *sql.Tx, store eventstore.Store, p Projection, opt RunnerOptions,
-	gen int64, from, to uint64, limit int) error {
-	applied := 0
-	for pos := from; pos < to; {
-		if limit > 0 && applied > limit {
-			return errTooFar
-		}
-		page, err := store.ReadAll(ctx, pos, opt.BatchSize, p.Filter())
-		if err != nil {
-			return err
-		}
-		batch := make([]Event, 0, len(page))
-		for _, rec := range page {
-			if rec.Position > to {
-				break
-			}
-			batch = append(batch, decodeEvent(opt.Registry, rec))
-		}
-		end := to
-		if len(batch) == opt.BatchSize {
-			end = batch[len(batch)-1].Position
-		}
-		if err := db.applyIn(ctx, tx, p, gen, batch, end); err != nil {
-			return err
-		}
-		applied += len(batch)
-		pos = end
-	}
-	return nil
 }
 
 // hashTable counts a table's rows and hashes their content in key order.

@@ -91,7 +91,8 @@ type RunnerOptions struct {
 	// LeaseCheck how often the holder checks its lease connection (default 1s).
 	LeaseRetry time.Duration
 	LeaseCheck time.Duration
-	// Registry decodes events (default: every domain event).
+	// Registry decodes events. Required: the program builds its registry once and
+	// passes it to every runner.
 	Registry *domain.Registry
 	Logger   *slog.Logger
 	// Now is the clock for lag in seconds (default time.Now).
@@ -120,9 +121,6 @@ func (o RunnerOptions) withDefaults() RunnerOptions {
 	if o.LeaseCheck <= 0 {
 		o.LeaseCheck = time.Second
 	}
-	if o.Registry == nil {
-		o.Registry = domain.NewDomainRegistry()
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -140,12 +138,11 @@ func (o RunnerOptions) backoff(attempt int) time.Duration {
 	return min(d, o.MaxBackoff)
 }
 
-// Runner keeps one projection's live generation up to date. Run it once per process
-// and projection; instances in other processes stand by until the lease is free.
+// Runner keeps one sink's live generation up to date. Run it once per process and
+// projection; instances in other processes stand by until the lease is free.
 type Runner struct {
-	db    *DB
+	sink  Sink
 	store eventstore.Store
-	p     Projection
 	opt   RunnerOptions
 
 	mu sync.Mutex
@@ -154,16 +151,24 @@ type Runner struct {
 	noLease bool // tests: run without the lease to exercise the checkpoint fence
 }
 
-// NewRunner returns a runner for p reading store and writing db.
+// NewRunner returns a runner for the SQL projection p reading store and writing db.
 func NewRunner(db *DB, store eventstore.Store, p Projection, opt RunnerOptions) (*Runner, error) {
 	if err := validate(p); err != nil {
 		return nil, err
 	}
-	return &Runner{db: db, store: store, p: p, opt: opt.withDefaults(), st: Status{Name: p.Name(), State: StateStopped}}, nil
+	return NewSinkRunner(db.Sink(p), store, opt)
+}
+
+// NewSinkRunner returns a runner feeding sink from store.
+func NewSinkRunner(sink Sink, store eventstore.Store, opt RunnerOptions) (*Runner, error) {
+	if opt.Registry == nil {
+		return nil, errRegistry("RunnerOptions")
+	}
+	return &Runner{sink: sink, store: store, opt: opt.withDefaults(), st: Status{Name: sink.Name(), State: StateStopped}}, nil
 }
 
 // Name of the projection.
-func (r *Runner) Name() string { return r.p.Name() }
+func (r *Runner) Name() string { return r.sink.Name() }
 
 // Status returns a snapshot of the runner's state and lag.
 func (r *Runner) Status() Status {
@@ -194,12 +199,13 @@ func (r *Runner) setState(s State) { r.update(func(st *Status) { st.State = s })
 var errLeaseLost = errors.New("projection lease lost")
 
 // Run applies events until ctx ends (returning nil, state stopped) or an event keeps
-// failing (returning *FailedError, state failed). Transient errors (the database or the
-// event store unavailable, a lost lease) are logged and retried. Run may be called again
-// after it returns (e.g. after fixing the cause of a failure), not concurrently.
+// failing (returning *FailedError, state failed). Transient errors (the database, the
+// sink or the event store unavailable, a lost lease) are logged and retried. Run may be
+// called again after it returns (e.g. after fixing the cause of a failure), not
+// concurrently.
 func (r *Runner) Run(ctx context.Context) error {
 	r.update(func(st *Status) { st.State, st.Failure, st.LastError = StateStarting, nil, "" })
-	log := r.opt.Logger.With("projection", r.p.Name())
+	log := r.opt.Logger.With("projection", r.sink.Name())
 	attempt := 0
 	for {
 		if ctx.Err() != nil {
@@ -212,7 +218,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil // ctx ended
 		}
 		err = r.runHeld(ctx, l)
-		l.release()
+		l.Release()
 		var fe *FailedError
 		switch {
 		case errors.As(err, &fe):
@@ -246,13 +252,17 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// noLease is the lease of a sink that needs none.
+func noLease() *Lease { return &Lease{Lost: make(chan struct{}), Release: func() {}} }
+
 // acquire waits for the projection's lease.
-func (r *Runner) acquire(ctx context.Context) (*lease, error) {
-	if r.noLease {
-		return &lease{lost: make(chan struct{}), release: func() {}}, nil
+func (r *Runner) acquire(ctx context.Context) (*Lease, error) {
+	ls, ok := r.sink.(Leaser)
+	if r.noLease || !ok {
+		return noLease(), nil
 	}
 	for {
-		l, err := r.db.tryLease(ctx, r.p.Name(), r.opt.LeaseCheck)
+		l, err := ls.TryLease(ctx, r.sink.Name(), r.opt.LeaseCheck)
 		if l != nil {
 			return l, nil
 		}
@@ -269,14 +279,14 @@ func (r *Runner) acquire(ctx context.Context) (*lease, error) {
 	}
 }
 
-func (r *Runner) runHeld(ctx context.Context, l *lease) error {
+func (r *Runner) runHeld(ctx context.Context, l *Lease) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
 		select {
-		case <-l.lost:
+		case <-l.Lost:
 			cancel(errLeaseLost)
 		case <-stop:
 		}
@@ -288,38 +298,42 @@ func (r *Runner) runHeld(ctx context.Context, l *lease) error {
 		return err
 	}
 
-	cp, err := r.db.ensure(ctx, r.p)
+	cp, err := r.sink.Open(ctx)
+	if errors.Is(err, ErrNewerVersion) {
+		r.setState(StateStandby) // a newer build owns the read model
+	}
 	if err != nil {
 		return wrap(err)
 	}
-	if cp.version != r.p.Version() {
-		if cp.version > r.p.Version() {
-			r.setState(StateStandby) // a newer build owns the read model
-			return fmt.Errorf("projection %s: the live read model has schema version %d, newer than this build's %d", r.p.Name(), cp.version, r.p.Version())
+	if cp.Stale {
+		g, ok := r.sink.(Generations)
+		if !ok {
+			return fmt.Errorf("projection %s: stale generation and no rebuild", r.sink.Name())
 		}
-		r.opt.Logger.Info("projection schema changed; rebuilding", "projection", r.p.Name(), "live", cp.version, "new", r.p.Version())
+		r.opt.Logger.Info("projection schema changed; rebuilding", "projection", r.sink.Name())
 		r.setState(StateRunning)
-		if _, err := Rebuild(ctx, r.db, r.store, r.p, RebuildOptions{Registry: r.opt.Registry, Logger: r.opt.Logger}); err != nil {
+		if _, err := RebuildSink(ctx, g, r.store, RebuildOptions{Registry: r.opt.Registry, Logger: r.opt.Logger}); err != nil {
 			return wrap(err)
 		}
-		return fmt.Errorf("%w: rebuilt at schema version %d", ErrFenced, r.p.Version())
+		return fmt.Errorf("%w: rebuilt at the new schema version", ErrFenced)
 	}
 	r.update(func(st *Status) {
-		st.Generation, st.Checkpoint, st.State = cp.gen, cp.position, StateRunning
-		if cp.lastEventAt != 0 {
-			st.LastEventAt = time.Unix(0, cp.lastEventAt).UTC()
+		st.Generation, st.Checkpoint, st.State = cp.Generation, cp.Position, StateRunning
+		if !cp.LastEventAt.IsZero() {
+			st.LastEventAt = cp.LastEventAt
 		}
 	})
 	if head, err := r.store.Head(ctx); err == nil {
-		r.update(func(st *Status) { st.Head = max(head, cp.position) })
+		r.update(func(st *Status) { st.Head = max(head, cp.Position) })
 	}
-	sub, err := r.store.SubscribeAll(ctx, cp.position, r.p.Filter())
+	sub, err := r.store.SubscribeAll(ctx, cp.Position, r.sink.Filter())
 	if err != nil {
 		return wrap(err)
 	}
 	f := startFeed(ctx, sub, r.opt.Registry, feedBuffer(r.opt.BatchSize))
 	defer f.stop()
-	w := &worker{db: r.db, store: r.store, p: r.p, opt: r.opt, gen: cp.gen, cursor: cp.position,
+	w := &worker{sink: r.sink, store: r.store, opt: r.opt, gen: cp.Generation, cursor: cp.Position,
+		lastEventAt: cp.LastEventAt, fence: true,
 		onApplied: func(batch []Event, cursor uint64) {
 			r.update(func(st *Status) {
 				st.RetryingSince = time.Time{}
@@ -352,12 +366,15 @@ func (r *Runner) runHeld(ctx context.Context, l *lease) error {
 
 // worker applies a feed to one generation; the runner and Rebuild share it.
 type worker struct {
-	db     *DB
-	store  eventstore.Store
-	p      Projection
-	opt    RunnerOptions
-	gen    int64
-	cursor uint64
+	sink        Sink
+	store       eventstore.Store
+	opt         RunnerOptions
+	gen         int64
+	cursor      uint64
+	lastEventAt time.Time
+	// fence: check the generation is still live while idle and busy (the live runner;
+	// a rebuild writes a generation that is not live yet).
+	fence bool
 
 	onApplied func(batch []Event, cursor uint64)
 	onHead    func(head, cursor uint64)
@@ -398,6 +415,13 @@ func (w *worker) run(ctx context.Context, f *feed, untilCaughtUp bool) error {
 			return nil
 		}
 		if time.Since(w.lastHead) >= headEvery {
+			if w.fence {
+				// A rebuild may retire the generation while events keep coming (a sink
+				// without transactions would otherwise write into a dropped index).
+				if err := w.sink.Fence(ctx, w.gen, w.cursor); err != nil {
+					return err
+				}
+			}
 			caught, err := w.checkHead(ctx, f, f.empty())
 			if err != nil {
 				return err
@@ -414,9 +438,9 @@ func (w *worker) run(ctx context.Context, f *feed, untilCaughtUp bool) error {
 // of other projections, so that lag and minPosition waits see them as done.
 func (w *worker) checkHead(ctx context.Context, f *feed, idle bool) (bool, error) {
 	w.lastHead = time.Now()
-	if idle {
+	if idle && w.fence {
 		// A switch or reset retires the generation: notice it even when no event comes.
-		if err := w.db.checkFence(ctx, w.p.Name(), w.gen, w.cursor); err != nil {
+		if err := w.sink.Fence(ctx, w.gen, w.cursor); err != nil {
 			return false, err
 		}
 	}
@@ -425,12 +449,12 @@ func (w *worker) checkHead(ctx context.Context, f *feed, idle bool) (bool, error
 		return false, err
 	}
 	if head > w.cursor && idle && f.empty() {
-		next, err := w.store.ReadAll(ctx, w.cursor, 1, w.p.Filter())
+		next, err := w.store.ReadAll(ctx, w.cursor, 1, w.sink.Filter())
 		if err != nil {
 			return false, err
 		}
 		if len(next) == 0 {
-			if err := w.db.applyBatch(ctx, w.p, w.gen, w.cursor, nil, head); err != nil {
+			if err := w.sink.Apply(ctx, w.gen, w.cursor, nil, Checkpoint{Generation: w.gen, Position: head, LastEventAt: w.lastEventAt}); err != nil {
 				return false, err
 			}
 			w.cursor = head
@@ -445,23 +469,47 @@ func (w *worker) checkHead(ctx context.Context, f *feed, idle bool) (bool, error
 	return head <= w.cursor, nil
 }
 
-// apply applies a batch in one transaction; when that fails, it applies the events one
-// at a time with retries and backoff, so that a failure names its event.
-func (w *worker) apply(ctx context.Context, batch []Event) error {
-	last := batch[len(batch)-1].Position
-	err := w.db.applyBatch(ctx, w.p, w.gen, w.cursor, batch, last)
-	if err == nil {
-		w.cursor = last
-		if w.onApplied != nil {
-			w.onApplied(batch, last)
-		}
-		return nil
-	}
-	if errors.Is(err, ErrFenced) || ctx.Err() != nil {
+// applyOnce applies events to the sink and moves the checkpoint to their last.
+func (w *worker) applyOnce(ctx context.Context, batch []Event) error {
+	if err := undecodable(batch); err != nil {
 		return err
 	}
-	w.opt.Logger.Warn("projection batch failed; applying its events one by one", "projection", w.p.Name(),
-		"from", batch[0].Position, "to", last, "err", err)
+	last := batch[len(batch)-1]
+	return w.sink.Apply(ctx, w.gen, w.cursor, batch, Checkpoint{Generation: w.gen, Position: last.Position, LastEventAt: last.RecordedAt})
+}
+
+func (w *worker) advance(batch []Event) {
+	last := batch[len(batch)-1]
+	w.cursor, w.lastEventAt = last.Position, last.RecordedAt
+	if w.onApplied != nil {
+		w.onApplied(batch, w.cursor)
+	}
+}
+
+// retryable errors end the batch and are retried as a whole by the caller: a moved
+// fence, the end of ctx, an outage the sink reports as such.
+func (w *worker) retryable(ctx context.Context, err error) bool {
+	if errors.Is(err, ErrFenced) || ctx.Err() != nil {
+		return true
+	}
+	t, ok := w.sink.(transient)
+	return ok && t.Transient(err)
+}
+
+// apply applies a batch at once; when that fails, it applies the events one at a time
+// with retries and backoff, so that a failure names its event.
+func (w *worker) apply(ctx context.Context, batch []Event) error {
+	err := w.applyOnce(ctx, batch)
+	if err == nil {
+		w.advance(batch)
+		return nil
+	}
+	if w.retryable(ctx, err) {
+		return err
+	}
+	name := w.sink.Name()
+	w.opt.Logger.Warn("projection batch failed; applying its events one by one", "projection", name,
+		"from", batch[0].Position, "to", batch[len(batch)-1].Position, "err", err)
 	firstErr := err
 	for i, e := range batch {
 		one := batch[i : i+1]
@@ -471,27 +519,24 @@ func (w *worker) apply(ctx context.Context, batch []Event) error {
 		}
 		for {
 			if attempt > 0 {
-				if errors.Is(err, ErrFenced) || ctx.Err() != nil {
+				if w.retryable(ctx, err) {
 					return err
 				}
 				if attempt >= w.opt.MaxAttempts {
 					return w.fail(e, err, attempt)
 				}
-				w.opt.Logger.Warn("projection event failed; retrying", "projection", w.p.Name(),
+				w.opt.Logger.Warn("projection event failed; retrying", "projection", name,
 					"position", e.Position, "stream", e.Stream, "type", e.Type, "attempt", attempt, "err", err)
 				if err := sleep(ctx, w.opt.backoff(attempt)); err != nil {
 					return err
 				}
 			}
 			attempt++
-			if err = w.db.applyBatch(ctx, w.p, w.gen, w.cursor, one, e.Position); err == nil {
+			if err = w.applyOnce(ctx, one); err == nil {
 				break
 			}
 		}
-		w.cursor = e.Position
-		if w.onApplied != nil {
-			w.onApplied(one, e.Position)
-		}
+		w.advance(one)
 	}
 	return nil
 }
@@ -503,10 +548,10 @@ func (w *worker) fail(e Event, err error, attempts int) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if rerr := w.db.recordFailure(ctx, w.p.Name(), w.gen, f); rerr != nil {
-		w.opt.Logger.Warn("projection failure not recorded", "projection", w.p.Name(), "err", rerr)
+	if rerr := w.sink.RecordFailure(ctx, w.gen, f); rerr != nil {
+		w.opt.Logger.Warn("projection failure not recorded", "projection", w.sink.Name(), "err", rerr)
 	}
-	return &FailedError{Projection: w.p.Name(), Failure: f}
+	return &FailedError{Projection: w.sink.Name(), Failure: f}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,7 +25,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 func fastOptions() projections.RunnerOptions {
-	return projections.RunnerOptions{IdleCheck: 20 * time.Millisecond, Backoff: time.Millisecond,
+	return projections.RunnerOptions{Registry: domain.NewDomainRegistry(), IdleCheck: 20 * time.Millisecond, Backoff: time.Millisecond,
 		MaxBackoff: 10 * time.Millisecond, LeaseRetry: 20 * time.Millisecond, LeaseCheck: 50 * time.Millisecond}
 }
 
@@ -279,7 +280,7 @@ func TestRebuild(t *testing.T) {
 			reader := readmodel.NewReader(db, readmodel.ReaderOptions{})
 			for _, p := range readmodel.All() {
 				var progress []projections.Progress
-				rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{
+				rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{Registry: domain.NewDomainRegistry(),
 					BatchSize: 100, ProgressEvery: time.Nanosecond,
 					Progress: func(pr projections.Progress) { progress = append(progress, pr) },
 				})
@@ -317,7 +318,7 @@ func TestRebuild(t *testing.T) {
 
 			// Rebuilding the same log again gives the same read models.
 			for _, p := range readmodel.All() {
-				rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{})
+				rep, err := projections.Rebuild(ctx, db, store, p, projections.RebuildOptions{Registry: domain.NewDomainRegistry()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -328,7 +329,7 @@ func TestRebuild(t *testing.T) {
 			sameHashes(t, "after a second rebuild", hashes(t, db), live)
 
 			// A dry run compares and keeps the live generation.
-			rep, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{DryRun: true})
+			rep, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{Registry: domain.NewDomainRegistry(), DryRun: true})
 			if err != nil || rep.Switched || rep.Differs {
 				t.Fatalf("dry run: %+v, %v", rep, err)
 			}
@@ -714,17 +715,32 @@ func TestRebuildRefusesAConcurrentOne(t *testing.T) {
 	var once sync.Once
 	done := make(chan error, 1)
 	go func() {
-		_, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{Progress: func(projections.Progress) {
+		_, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{Registry: domain.NewDomainRegistry(), Progress: func(projections.Progress) {
 			once.Do(func() { close(started); <-release })
 		}, ProgressEvery: time.Nanosecond})
 		done <- err
 	}()
 	<-started
-	if _, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{}); !errors.Is(err, projections.ErrRebuildRunning) {
+	if _, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{Registry: domain.NewDomainRegistry()}); !errors.Is(err, projections.ErrRebuildRunning) {
 		t.Errorf("concurrent rebuild: %v", err)
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRegistryIsRequired: runners and rebuilds decode with the registry the program
+// gives them, never one of their own.
+func TestRegistryIsRequired(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	store := projectionstest.EventStore(t)
+	db := projectionstest.DB(t, "sqlite")
+	if _, err := projections.NewRunner(db, store, readmodel.Orders{}, projections.RunnerOptions{}); err == nil || !strings.Contains(err.Error(), "Registry") {
+		t.Errorf("runner without a registry: %v", err)
+	}
+	if _, err := projections.Rebuild(ctx, db, store, readmodel.Orders{}, projections.RebuildOptions{}); err == nil || !strings.Contains(err.Error(), "Registry") {
+		t.Errorf("rebuild without a registry: %v", err)
 	}
 }

@@ -74,7 +74,7 @@ func newStack(t *testing.T, cfg func(*readapi.Config)) *stack {
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, p := range readmodel.All() {
-		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{IdleCheck: 10 * time.Millisecond})
+		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{Registry: domain.NewDomainRegistry(), IdleCheck: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func (b rebuilder) Rebuildable() []string {
 func (b rebuilder) Rebuild(ctx context.Context, req readapi.RebuildRequest) (*projections.RebuildReport, error) {
 	for _, p := range readmodel.All() {
 		if p.Name() == req.Projection {
-			return projections.Rebuild(ctx, b.db, b.store, p, projections.RebuildOptions{DryRun: req.DryRun, Progress: req.Progress})
+			return projections.Rebuild(ctx, b.db, b.store, p, projections.RebuildOptions{Registry: domain.NewDomainRegistry(), DryRun: req.DryRun, Progress: req.Progress})
 		}
 	}
 	return nil, projections.ErrUnknownProjection

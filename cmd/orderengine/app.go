@@ -172,7 +172,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	}
 	switch f.projections {
 	case "", "on":
-		if a.runners, err = newRunners(a.rmdb, a.store, log); err != nil {
+		if a.runners, err = newRunners(a.rmdb, a.store, reg, log); err != nil {
 			return nil, err
 		}
 		a.runSearch = true
@@ -180,7 +180,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	default:
 		return nil, usagef("--projections must be on or off, not %q", f.projections)
 	}
-	if a.search, err = openSearch(ctx, f.search, a.rmdb, a.store, log); err != nil {
+	if a.search, err = openSearch(ctx, f.search, a.rmdb, a.store, reg, log); err != nil {
 		return nil, err
 	}
 	var co *checkout.Checkout
@@ -214,7 +214,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		Status: readapi.StatusFunc(func(context.Context) ([]projections.Status, error) {
 			return a.projectionStatus(), nil
 		}),
-		Rebuilder: &rebuilder{db: a.rmdb, store: a.store, search: a.search, log: log},
+		Rebuilder: &rebuilder{db: a.rmdb, store: a.store, search: a.search, reg: reg, log: log},
 		Registry:  reg, Logger: log,
 	})
 	if err != nil {
@@ -428,6 +428,7 @@ type rebuilder struct {
 	db     *projections.DB
 	store  eventstore.Store
 	search search.Backend
+	reg    *domain.Registry
 	log    *slog.Logger
 }
 
@@ -441,20 +442,20 @@ func (r *rebuilder) Rebuildable() []string {
 
 func (r *rebuilder) Rebuild(ctx context.Context, req readapi.RebuildRequest) (*projections.RebuildReport, error) {
 	if req.Projection == r.search.Name() {
-		return r.search.Rebuild(ctx, projections.RebuildOptions{DryRun: req.DryRun, Progress: req.Progress, Logger: r.log})
+		return r.search.Rebuild(ctx, projections.RebuildOptions{DryRun: req.DryRun, Progress: req.Progress, Registry: r.reg, Logger: r.log})
 	}
 	p, err := projectionByName(req.Projection)
 	if err != nil {
 		return nil, err
 	}
-	return projections.Rebuild(ctx, r.db, r.store, p, projections.RebuildOptions{DryRun: req.DryRun, Progress: req.Progress, Logger: r.log})
+	return projections.Rebuild(ctx, r.db, r.store, p, projections.RebuildOptions{DryRun: req.DryRun, Progress: req.Progress, Registry: r.reg, Logger: r.log})
 }
 
 // newRunners builds a runner for each SQL read model.
-func newRunners(db *projections.DB, store eventstore.Store, log *slog.Logger) ([]*projections.Runner, error) {
+func newRunners(db *projections.DB, store eventstore.Store, reg *domain.Registry, log *slog.Logger) ([]*projections.Runner, error) {
 	var rs []*projections.Runner
 	for _, p := range readmodel.All() {
-		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{Logger: log})
+		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{Registry: reg, Logger: log})
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/orderengine/orderengine/bus"
+	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/kurrentdb"
 	"github.com/orderengine/orderengine/eventstore/postgres"
@@ -124,8 +125,8 @@ func validBusURL(u string) bool {
 
 // openSearch opens the search backend: "" (SQL search in the read-model database db; an
 // SQL URL is taken to name db too) or "http(s)://…" (Elasticsearch).
-func openSearch(ctx context.Context, u string, db *projections.DB, store eventstore.Store, log *slog.Logger) (search.Backend, error) {
-	opt := search.Options{DB: db, Events: store, Logger: log, Runner: projections.RunnerOptions{Logger: log}}
+func openSearch(ctx context.Context, u string, db *projections.DB, store eventstore.Store, reg *domain.Registry, log *slog.Logger) (search.Backend, error) {
+	opt := search.Options{DB: db, Events: store, Logger: log, Runner: projections.RunnerOptions{Registry: reg, Logger: log}}
 	var (
 		b   search.Backend
 		err error

@@ -12,6 +12,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/progressline"
 	"github.com/orderengine/orderengine/projections"
@@ -95,10 +96,10 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 func (c Config) rebuild(ctx context.Context, p projections.Projection) (Result, error) {
 	res := Result{Workload: "rebuild", Projection: p.Name(), Events: c.EventsTier, ReadModels: c.ReadModelsTier}
 	// The first rebuild makes the live generation the measured one is compared with.
-	if _, err := projections.Rebuild(ctx, c.DB, c.Events, p, projections.RebuildOptions{}); err != nil {
+	if _, err := projections.Rebuild(ctx, c.DB, c.Events, p, projections.RebuildOptions{Registry: domain.NewDomainRegistry()}); err != nil {
 		return res, err
 	}
-	opt := projections.RebuildOptions{}
+	opt := projections.RebuildOptions{Registry: domain.NewDomainRegistry()}
 	var bar *progressline.Bar
 	if c.Progress != nil {
 		bar = progressline.NewBar(c.Progress)

@@ -11,13 +11,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/catalogfold"
 )
 
 // All returns every SQL read model's projection.
@@ -34,15 +34,7 @@ var _ projections.Projection = Catalog{}
 func (Catalog) Name() string { return "catalog" }
 func (Catalog) Version() int { return 1 }
 
-var catalogEvents = []string{
-	domain.ProductCreated{}.EventType(), domain.ProductDetailsUpdated{}.EventType(),
-	domain.ProductVariantAdded{}.EventType(), domain.ProductVariantUpdated{}.EventType(),
-	domain.ProductPriceChanged{}.EventType(), domain.ProductArchived{}.EventType(),
-}
-
-func (Catalog) Filter() eventstore.Filter {
-	return eventstore.Filter{EventTypes: append(slices.Clone(catalogEvents), inventoryEvents...)}
-}
+func (Catalog) Filter() eventstore.Filter { return catalogfold.Filter() }
 
 func (Catalog) Tables() []projections.Table {
 	return []projections.Table{
@@ -99,153 +91,79 @@ func (Catalog) Tables() []projections.Table {
 	}
 }
 
-// productRow is a product's state while a batch is applied.
-type productRow struct {
-	p             domain.Product
-	version       int64
-	position      int64
-	dirty         bool
-	variantsDirty bool
-}
-
-type stockRow struct {
-	onHand, reserved int64
-	dirty            bool
-}
-
-func (s *stockRow) available() int64 { return max(0, s.onHand-s.reserved) }
-
-// Apply implements projections.Projection.
+// Apply implements projections.Projection with the catalog fold that the search
+// documents share (projections/catalogfold): load the stock rows the batch touches with
+// the products selling them, those products, the rest of their stock; fold; write back.
 func (Catalog) Apply(ctx context.Context, tx *projections.Tx, batch []projections.Event) error {
-	pids := map[string]bool{}
-	skus := map[string]bool{}
-	invSKUs := map[string]bool{}
-	for _, e := range batch {
-		switch d := e.Data.(type) {
-		case domain.ProductCreated:
-			pids[d.ProductID] = true
-			skus[d.SKU] = true
-			for _, v := range d.Variants {
-				skus[v.SKU] = true
-			}
-		case domain.ProductVariantAdded:
-			pids[d.ProductID] = true
-			skus[d.Variant.SKU] = true
-		default:
-			if id := productID(e.Data); id != "" {
-				pids[id] = true
-			} else if sku := inventorySKU(e.Data); sku != "" {
-				invSKUs[sku] = true
-				skus[sku] = true
-			}
-		}
-	}
-	// Products owning the SKUs whose stock moves.
-	owner := func(rows *sql.Rows) error {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		pids[id] = true
-		return nil
-	}
-	if len(invSKUs) > 0 {
-		moved := keys(invSKUs)
-		if err := tx.QueryIn(ctx, `SELECT product_id FROM {catalog_variants} WHERE sku IN {in}`, moved, owner); err != nil {
-			return err
-		}
-		if err := tx.QueryIn(ctx, `SELECT product_id FROM {catalog_products} WHERE sku IN {in}`, moved, owner); err != nil {
-			return err
-		}
-	}
-	products, err := loadProducts(ctx, tx, keys(pids))
-	if err != nil {
+	b := catalogfold.NewBatch()
+	pids, skus := catalogfold.Touched(batch)
+	if err := loadStock(ctx, tx, b, skus, true); err != nil {
 		return err
 	}
-	bySKU := map[string][]*productRow{}
-	index := func(r *productRow, sku string) {
-		if !slices.Contains(bySKU[sku], r) {
-			bySKU[sku] = append(bySKU[sku], r)
-		}
+	if err := loadProducts(ctx, tx, b, union(pids, b.Owners())); err != nil {
+		return err
 	}
-	for _, r := range products {
-		index(r, r.p.SKU)
-		for _, v := range r.p.Variants {
-			index(r, v.SKU)
-		}
-		for _, s := range r.p.SKUs() {
-			skus[s] = true
-		}
+	if err := loadStock(ctx, tx, b, b.MissingSKUs(), false); err != nil {
+		return err
 	}
-	stock := map[string]*stockRow{}
-	for s := range skus {
-		stock[s] = &stockRow{}
+	if err := b.Apply(batch); err != nil {
+		return err
 	}
-	if err := tx.QueryIn(ctx, `SELECT sku, on_hand, reserved FROM {catalog_stock} WHERE sku IN {in}`, keys(skus), func(rows *sql.Rows) error {
-		var s string
-		var r stockRow
-		if err := rows.Scan(&s, &r.onHand, &r.reserved); err != nil {
+	return writeCatalog(ctx, tx, b)
+}
+
+// loadStock adds the stock of skus to b (zero when none is recorded) and, with owners,
+// the products that sell each of them.
+func loadStock(ctx context.Context, tx *projections.Tx, b *catalogfold.Batch, skus []string, owners bool) error {
+	if len(skus) == 0 {
+		return nil
+	}
+	for _, sku := range skus {
+		b.AddStock(&catalogfold.Stock{SKU: sku})
+	}
+	args := anys(skus)
+	if err := tx.QueryIn(ctx, `SELECT sku, on_hand, reserved FROM {catalog_stock} WHERE sku IN {in}`, args, func(rows *sql.Rows) error {
+		var s catalogfold.Stock
+		if err := rows.Scan(&s.SKU, &s.OnHand, &s.Reserved); err != nil {
 			return err
 		}
-		stock[s] = &r
+		b.AddStock(&s)
 		return nil
 	}); err != nil {
 		return err
 	}
-
-	for _, e := range batch {
-		if sku := inventorySKU(e.Data); sku != "" {
-			s := stock[sku]
-			s.onHand, s.reserved = moveStock(e.Data, s.onHand, s.reserved)
-			s.dirty = true
-			for _, r := range bySKU[sku] {
-				r.dirty, r.variantsDirty, r.position = true, true, int64(e.Position)
-			}
-			continue
-		}
-		id := productID(e.Data)
-		r := products[id]
-		if _, created := e.Data.(domain.ProductCreated); created {
-			if r != nil {
-				return projections.Failed(e, fmt.Errorf("product %s created twice", id))
-			}
-			r = &productRow{}
-			products[id] = r
-		} else if r == nil {
-			return projections.Failed(e, fmt.Errorf("product %s does not exist", id))
-		}
-		r.p = domain.EvolveProduct(r.p, e.Data)
-		r.version++
-		r.position = int64(e.Position)
-		r.dirty = true
-		switch e.Data.(type) {
-		case domain.ProductCreated, domain.ProductVariantAdded, domain.ProductVariantUpdated, domain.ProductPriceChanged:
-			r.variantsDirty = true
-			index(r, r.p.SKU)
-			for _, v := range r.p.Variants {
-				index(r, v.SKU)
-			}
-		}
+	if !owners {
+		return nil
 	}
-	return writeCatalog(ctx, tx, products, stock)
+	owner := func(rows *sql.Rows) error {
+		var sku, id string
+		if err := rows.Scan(&sku, &id); err != nil {
+			return err
+		}
+		s := b.Stock(sku)
+		if i, found := slices.BinarySearch(s.Owners, id); !found {
+			s.Owners = slices.Insert(s.Owners, i, id)
+		}
+		return nil
+	}
+	if err := tx.QueryIn(ctx, `SELECT sku, product_id FROM {catalog_variants} WHERE sku IN {in}`, args, owner); err != nil {
+		return err
+	}
+	return tx.QueryIn(ctx, `SELECT sku, product_id FROM {catalog_products} WHERE sku IN {in}`, args, owner)
 }
 
-func productID(e domain.Event) string {
-	switch d := e.(type) {
-	case domain.ProductCreated:
-		return d.ProductID
-	case domain.ProductDetailsUpdated:
-		return d.ProductID
-	case domain.ProductVariantAdded:
-		return d.ProductID
-	case domain.ProductVariantUpdated:
-		return d.ProductID
-	case domain.ProductPriceChanged:
-		return d.ProductID
-	case domain.ProductArchived:
-		return d.ProductID
+func union(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
 	}
-	return ""
+	return out
 }
 
 const productCols = `product_id, sku, name, name_key, description, category, brand, images, metadata, currency,
@@ -265,39 +183,42 @@ func splitCols(s string) []string {
 	return parts
 }
 
-func loadProducts(ctx context.Context, tx *projections.Tx, ids []any) (map[string]*productRow, error) {
-	out := map[string]*productRow{}
-	if len(ids) == 0 {
-		return out, nil
+func loadProducts(ctx context.Context, tx *projections.Tx, b *catalogfold.Batch, pids []string) error {
+	if len(pids) == 0 {
+		return nil
 	}
+	ids := anys(pids)
+	out := map[string]*catalogfold.Product{}
 	err := tx.QueryIn(ctx, `SELECT product_id, sku, name, description, category, brand, images, metadata,
 		currency, base_price, status, created_at, updated_at, version, position
 		FROM {catalog_products} WHERE product_id IN {in}`, ids, func(rows *sql.Rows) error {
 		var (
-			r                productRow
+			r                catalogfold.Product
+			pos              int64
 			images, metadata string
 			currency, status string
 			base             int64
 			created, updated int64
 		)
-		if err := rows.Scan(&r.p.ID, &r.p.SKU, &r.p.Name, &r.p.Description, &r.p.Category, &r.p.Brand,
-			&images, &metadata, &currency, &base, &status, &created, &updated, &r.version, &r.position); err != nil {
+		if err := rows.Scan(&r.ID, &r.SKU, &r.Name, &r.Description, &r.Category, &r.Brand,
+			&images, &metadata, &currency, &base, &status, &created, &updated, &r.Version, &pos); err != nil {
 			return err
 		}
-		if err := unmarshalOpt(images, &r.p.Images); err != nil {
+		r.Position = uint64(pos)
+		if err := unmarshalOpt(images, &r.Images); err != nil {
 			return err
 		}
-		if err := unmarshalOpt(metadata, &r.p.Metadata); err != nil {
+		if err := unmarshalOpt(metadata, &r.Metadata); err != nil {
 			return err
 		}
-		r.p.Price = domain.Money{Amount: base, Currency: currency}
-		r.p.Status = domain.ProductStatus(status)
-		r.p.CreatedAt, r.p.UpdatedAt = fromNanos(created), fromNanos(updated)
-		out[r.p.ID] = &r
+		r.Price = domain.Money{Amount: base, Currency: currency}
+		r.Status = domain.ProductStatus(status)
+		r.CreatedAt, r.UpdatedAt = fromNanos(created), fromNanos(updated)
+		out[r.ID] = &r
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	err = tx.QueryIn(ctx, `SELECT product_id, sku, attributes, price, currency FROM {catalog_variants}
 		WHERE product_id IN {in} ORDER BY product_id, ord`, ids, func(rows *sql.Rows) error {
@@ -312,47 +233,40 @@ func loadProducts(ctx context.Context, tx *projections.Tx, ids []any) (map[strin
 			return err
 		}
 		if r := out[pid]; r != nil {
-			r.p.Variants = append(r.p.Variants, v)
+			r.Variants = append(r.Variants, v)
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return err
+	}
+	for _, id := range pids {
+		if r := out[id]; r != nil {
+			b.AddProduct(r)
+		}
+	}
+	return nil
 }
 
-func writeCatalog(ctx context.Context, tx *projections.Tx, products map[string]*productRow, stock map[string]*stockRow) error {
+func writeCatalog(ctx context.Context, tx *projections.Tx, b *catalogfold.Batch) error {
 	var prows, vrows [][]any
 	var vdel []any
-	for _, id := range sortedKeys(products) {
-		r := products[id]
-		if !r.dirty {
-			continue
+	avail := func(sku string) int64 {
+		if s := b.Stock(sku); s != nil {
+			return s.Available()
 		}
-		p := r.p
-		avail := func(sku string) int64 {
-			if s := stock[sku]; s != nil {
-				return s.available()
-			}
-			return 0
-		}
-		var total int64
-		lo, hi := p.Price.Amount, p.Price.Amount
-		if len(p.Variants) > 0 {
-			lo, hi = p.Variants[0].Price.Amount, p.Variants[0].Price.Amount
-		}
-		for _, s := range p.SKUs() {
-			total += avail(s)
-		}
-		for _, v := range p.Variants {
-			lo, hi = min(lo, v.Price.Amount), max(hi, v.Price.Amount)
-		}
+		return 0
+	}
+	for _, p := range b.DirtyProducts() {
+		lo, hi := p.Prices()
+		total := b.Available(p)
 		prows = append(prows, []any{p.ID, p.SKU, p.Name, strings.ToLower(p.Name), p.Description, p.Category, p.Brand,
 			marshal(p.Images), marshal(p.Metadata), p.Price.Currency, p.Price.Amount, lo, hi, string(p.Status),
-			total, total > 0, nanos(p.CreatedAt), nanos(p.UpdatedAt), r.version, r.position})
-		if r.variantsDirty {
-			vdel = append(vdel, p.ID)
-			for i, v := range p.Variants {
-				vrows = append(vrows, []any{v.SKU, p.ID, int64(i), marshal(v.Attributes), v.Price.Amount, v.Price.Currency, avail(v.SKU)})
-			}
+			total, total > 0, nanos(p.CreatedAt), nanos(p.UpdatedAt), p.Version, int64(p.Position)})
+		// Variants carry availability: rewritten with every change of the product.
+		vdel = append(vdel, p.ID)
+		for i, v := range p.Variants {
+			vrows = append(vrows, []any{v.SKU, p.ID, int64(i), marshal(v.Attributes), v.Price.Amount, v.Price.Currency, avail(v.SKU)})
 		}
 	}
 	if err := tx.Upsert(ctx, "catalog_products", productColList, 1, prows); err != nil {
@@ -365,10 +279,8 @@ func writeCatalog(ctx context.Context, tx *projections.Tx, products map[string]*
 		return err
 	}
 	var srows [][]any
-	for _, sku := range sortedKeys(stock) {
-		if s := stock[sku]; s.dirty {
-			srows = append(srows, []any{sku, s.onHand, s.reserved})
-		}
+	for _, s := range b.MovedStock() {
+		srows = append(srows, []any{s.SKU, s.OnHand, s.Reserved})
 	}
 	return tx.Upsert(ctx, "catalog_stock", []string{"sku", "on_hand", "reserved"}, 1, srows)
 }

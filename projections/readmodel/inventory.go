@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/catalogfold"
 )
 
 // Inventory is the stock read model: on hand, reserved and available per SKU and
@@ -22,14 +25,9 @@ var _ projections.Projection = Inventory{}
 func (Inventory) Name() string { return "inventory" }
 func (Inventory) Version() int { return 1 }
 
-var inventoryEvents = []string{
-	domain.InventoryReceived{}.EventType(), domain.InventoryAdjusted{}.EventType(),
-	domain.InventoryReserved{}.EventType(), domain.InventoryReleased{}.EventType(),
-	domain.InventoryReservationExpired{}.EventType(), domain.InventoryCommitted{}.EventType(),
-	domain.InventoryRestocked{}.EventType(),
+func (Inventory) Filter() eventstore.Filter {
+	return eventstore.Filter{EventTypes: catalogfold.StockEventTypes()}
 }
-
-func (Inventory) Filter() eventstore.Filter { return eventstore.Filter{EventTypes: inventoryEvents} }
 
 func (Inventory) Tables() []projections.Table {
 	return []projections.Table{
@@ -62,49 +60,6 @@ func (Inventory) Tables() []projections.Table {
 	}
 }
 
-// inventorySKU is the SKU of an inventory event ("" for other events).
-func inventorySKU(e domain.Event) string {
-	switch d := e.(type) {
-	case domain.InventoryReceived:
-		return d.SKU
-	case domain.InventoryAdjusted:
-		return d.SKU
-	case domain.InventoryReserved:
-		return d.SKU
-	case domain.InventoryReleased:
-		return d.SKU
-	case domain.InventoryReservationExpired:
-		return d.SKU
-	case domain.InventoryCommitted:
-		return d.SKU
-	case domain.InventoryRestocked:
-		return d.SKU
-	}
-	return ""
-}
-
-// moveStock applies an inventory event to a SKU's totals.
-func moveStock(e domain.Event, onHand, reserved int64) (int64, int64) {
-	switch d := e.(type) {
-	case domain.InventoryReceived:
-		onHand += d.Quantity
-	case domain.InventoryAdjusted:
-		onHand += d.Delta
-	case domain.InventoryReserved:
-		reserved += d.Quantity
-	case domain.InventoryReleased:
-		reserved -= d.Quantity
-	case domain.InventoryReservationExpired:
-		reserved -= d.Quantity
-	case domain.InventoryCommitted:
-		onHand -= d.Quantity
-		reserved -= d.Quantity
-	case domain.InventoryRestocked:
-		onHand += d.Quantity
-	}
-	return onHand, reserved
-}
-
 type level struct {
 	onHand, reserved int64
 	updatedAt        int64
@@ -133,7 +88,7 @@ func (it *item) level(w string) *level {
 func (Inventory) Apply(ctx context.Context, tx *projections.Tx, batch []projections.Event) error {
 	items := map[string]*item{}
 	for _, e := range batch {
-		if sku := inventorySKU(e.Data); sku != "" && items[sku] == nil {
+		if sku := catalogfold.StockSKU(e.Data); sku != "" && items[sku] == nil {
 			items[sku] = &item{levels: map[string]*level{}}
 		}
 	}
@@ -164,7 +119,7 @@ func (Inventory) Apply(ctx context.Context, tx *projections.Tx, batch []projecti
 		return err
 	}
 	for _, e := range batch {
-		sku := inventorySKU(e.Data)
+		sku := catalogfold.StockSKU(e.Data)
 		if sku == "" {
 			continue
 		}
@@ -263,11 +218,4 @@ func keys[V any](m map[string]V) []any {
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -3,8 +3,6 @@ package readmodel
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/keyset"
 )
 
 // Errors of the Reader.
@@ -722,18 +721,11 @@ type cursor struct {
 	ID   string `json:"i"`
 }
 
-func (c cursor) encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func (c cursor) encode() string { return keyset.Encode(c) }
 
 func decodeCursor(s, sort string) (cursor, error) {
 	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil || c.ID == "" {
+	if err := keyset.Decode(s, &c); err != nil || c.ID == "" {
 		return c, ErrBadCursor
 	}
 	if c.Sort != sort {

@@ -91,7 +91,7 @@ func build(t *testing.T, backend string) (*readmodel.Reader, *projectionstest.Se
 	var rs []*projections.Runner
 	done := make(chan struct{}, 3)
 	for _, p := range readmodel.All() {
-		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{IdleCheck: 10 * time.Millisecond})
+		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{Registry: domain.NewDomainRegistry(), IdleCheck: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

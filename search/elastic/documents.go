@@ -189,13 +189,16 @@ func (r *bulkResponse) check(ops int) error {
 	return err
 }
 
-// bulk sends index actions and waits until they are searchable (refresh=wait_for).
+// bulk sends index actions without waiting for a refresh: refresh=wait_for would wait
+// for the next scheduled refresh (1 s by default) and cap a runner at one batch a
+// second. Searches see the writes after the next refresh; a minPosition read forces one
+// (WaitPosition).
 func (c *client) bulk(ctx context.Context, index string, ops []bulkOp) error {
 	if len(ops) == 0 {
 		return nil
 	}
 	var res bulkResponse
-	if err := c.do(ctx, esapi.BulkRequest{Index: index, Body: bytes.NewReader(bulkBody(index, ops)), Refresh: "wait_for"}, &res); err != nil {
+	if err := c.do(ctx, esapi.BulkRequest{Index: index, Body: bytes.NewReader(bulkBody(index, ops))}, &res); err != nil {
 		return fmt.Errorf("search: bulk: %w", err)
 	}
 	if err := res.check(len(ops)); err != nil {

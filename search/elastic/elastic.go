@@ -9,21 +9,23 @@
 // product in-stock flags are derived from) and the projection's checkpoint
 // ("checkpoint").
 //
-// Writes. Runner is the projection's own runner (not the SQL one): it subscribes to the
-// log from the checkpoint stored in the index, folds each batch with the documents it
-// reads back (mget, real time), and writes the changed documents with the bulk API,
+// Writes. The index is a sink (projections.Generations, sink.go) driven by the
+// projection engine's Runner and RebuildSink, like the SQL read models: the runner
+// subscribes to the log from the checkpoint stored in the index; the sink folds each
+// batch (projections/catalogfold) with the documents it reads back (mget, real time),
+// and writes the changed documents with the bulk API,
 // version_type=external, version = the global position of the last event a document
-// reflects, refresh=wait_for; a stale or repeated write answers 409 and is not an
+// reflects, without waiting for a refresh; a stale or repeated write answers 409 and is not an
 // error. Only once the bulk request is acknowledged does it write the checkpoint
 // (external version = position, so it never moves back). Every document also records
 // the position it reflects and folding skips events at or before it, so re-applying a
 // batch after a partial failure or a crash is harmless; concurrent runners are safe
 // (duplicate work only).
 //
-// Rebuild builds ALIAS-g<N+1> from position 0 while the alias serves generation N,
-// catches up, compares the two (document counts and a content hash), then swaps the
-// alias in one _aliases request; the live runner notices and continues on the new
-// index. The previous index is deleted by the next rebuild.
+// Rebuild (the engine's) builds ALIAS-g<N+1> from position 0 while the alias serves
+// generation N, catches up, compares the two (document counts and a content hash),
+// then swaps the alias in one _aliases request; the live runner's fence notices and
+// continues on the new index. The previous index is deleted by the next rebuild.
 //
 // Queries. Search runs one request: per query word a multi_match over name^4,
 // brand^2, category^2, description and attribute text with fuzziness AUTO:4,8 (all words
@@ -49,6 +51,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
+	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/search"
@@ -72,8 +75,9 @@ type Options struct {
 	Alias string
 	// Transport, if set, carries the HTTP requests (tests, custom TLS).
 	Transport http.RoundTripper
-	// Runner tunes the runner: BatchSize (default 500), IdleCheck, MaxAttempts,
-	// Backoff, MaxBackoff, Registry, Logger, Now.
+	// Runner tunes the runner (the projection engine's): BatchSize (default 500),
+	// IdleCheck, MaxAttempts, Backoff, MaxBackoff, Logger, Now, and Registry, which is
+	// required with an event store.
 	Runner projections.RunnerOptions
 	// Shards of new indices (default 1: exact facet counts and scores for catalogs that
 	// fit one shard); Replicas, if not nil, their replicas.
@@ -86,7 +90,9 @@ type Options struct {
 type Backend struct {
 	c      *client
 	store  eventstore.Store
-	runner *Runner
+	sink   *sink
+	runner *projections.Runner
+	reg    *domain.Registry
 }
 
 var _ search.Backend = (*Backend)(nil)
@@ -98,7 +104,11 @@ var _ search.Backend = (*Backend)(nil)
 func New(ctx context.Context, rawURL string, store eventstore.Store, opt Options) (*Backend, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("search: Elasticsearch URL %q: want http(s)://host:port", redact(rawURL))
+		shown := "(unparsable URL)"
+		if err == nil {
+			shown = u.Redacted()
+		}
+		return nil, fmt.Errorf("search: Elasticsearch URL %q: want http(s)://host:port", shown)
 	}
 	cfg := elasticsearch.Config{Transport: opt.Transport, DisableRetry: false, MaxRetries: 2}
 	if u.User != nil {
@@ -132,19 +142,13 @@ func New(ctx context.Context, rawURL string, store eventstore.Store, opt Options
 		shards = 1
 	}
 	c := &client{es: es, alias: alias, shards: shards, replicas: opt.Replicas, log: opt.Logger}
-	b := &Backend{c: c, store: store}
+	b := &Backend{c: c, store: store, sink: &sink{c: c, aliasEvery: time.Second}, reg: opt.Runner.Registry}
 	if store != nil {
-		b.runner = newRunner(c, store, opt.Runner)
+		if b.runner, err = projections.NewSinkRunner(b.sink, store, opt.Runner); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
-}
-
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return p.Redacted()
 }
 
 func validIndexName(s string) error {
@@ -188,34 +192,52 @@ func (b *Backend) Status() projections.Status {
 // Close implements search.Backend.
 func (b *Backend) Close() error { return nil }
 
-// Position implements search.Index: the checkpoint of the index behind the alias.
+// Position implements search.Index: the checkpoint of the index behind the alias as
+// searches see it (after the last refresh; documents are written before their
+// checkpoint, so every event up to it is searchable).
 func (b *Backend) Position(ctx context.Context) (uint64, error) {
-	cp, err := b.c.checkpoint(ctx, b.c.alias)
-	return cp.Position, err
+	return b.c.searchablePosition(ctx, b.c.alias)
 }
 
 // WaitPosition implements search.Index.
+// Once the checkpoint (read in real time) has reached atLeast, it refreshes the index
+// rather than wait for the next scheduled refresh: read-your-writes costs a refresh
+// only to the readers that ask for it.
 func (b *Backend) WaitPosition(ctx context.Context, atLeast uint64, maxWait time.Duration) (bool, uint64, error) {
-	deadline := time.Now().Add(maxWait)
-	delay := 5 * time.Millisecond
-	for {
+	refreshed := false
+	position := func(ctx context.Context) (uint64, error) {
 		pos, err := b.Position(ctx)
-		if err != nil || pos >= atLeast {
-			return err == nil, pos, err
+		if err != nil || pos >= atLeast || refreshed {
+			return pos, err
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, pos, nil
+		written, err := b.c.checkpoint(ctx, b.c.alias)
+		if err != nil || written.Position < atLeast {
+			return pos, err
 		}
-		t := time.NewTimer(min(delay, left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, pos, ctx.Err()
-		case <-t.C:
+		if err := b.c.refresh(ctx, b.c.alias); err != nil {
+			return pos, err
 		}
-		delay = min(delay*2, 100*time.Millisecond)
+		refreshed = true
+		return b.Position(ctx)
 	}
+	return projections.WaitFor(ctx, position, atLeast, maxWait, 5*time.Millisecond, 100*time.Millisecond)
+}
+
+// Rebuild implements search.Backend with the projection engine's blue/green rebuild:
+// it builds the next generation's index from position 0 while the alias serves the
+// live one, catches up, compares the two (document counts and content hashes per kind,
+// when the live index is at the same position) and swaps the alias atomically (unless
+// DryRun, which deletes the new index). Older generations and leftovers of failed
+// rebuilds are deleted first; the replaced index is kept until the next rebuild.
+// RebuildOptions.Registry defaults to the runner's.
+func (b *Backend) Rebuild(ctx context.Context, opt projections.RebuildOptions) (*projections.RebuildReport, error) {
+	if b.store == nil {
+		return nil, errNoStore
+	}
+	if opt.Registry == nil {
+		opt.Registry = b.reg
+	}
+	return projections.RebuildSink(ctx, b.sink, b.store, opt)
 }
 
 // client wraps the Elasticsearch client with JSON and error handling.
@@ -325,6 +347,38 @@ type Checkpoint struct {
 }
 
 const checkpointID = "checkpoint"
+
+// searchablePosition reads an index's checkpoint as searches see it (0 when the index
+// or the document is missing).
+func (c *client) searchablePosition(ctx context.Context, index string) (uint64, error) {
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				Source Checkpoint `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	body := m{"size": 1, "query": m{"ids": m{"values": []string{checkpointID}}}}
+	err := c.do(ctx, esapi.SearchRequest{Index: []string{index}, Body: jsonBody(body)}, &res)
+	if isNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("search: read checkpoint: %w", err)
+	}
+	if len(res.Hits.Hits) == 0 {
+		return 0, nil
+	}
+	return res.Hits.Hits[0].Source.Position, nil
+}
+
+// refresh makes an index's writes searchable now.
+func (c *client) refresh(ctx context.Context, index string) error {
+	if err := c.do(ctx, esapi.IndicesRefreshRequest{Index: []string{index}}, nil); err != nil {
+		return fmt.Errorf("search: refresh %s: %w", index, err)
+	}
+	return nil
+}
 
 // checkpoint reads an index's checkpoint (zero when the index or the document is
 // missing).

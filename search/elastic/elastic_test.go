@@ -22,6 +22,7 @@ import (
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/catalogfold"
 	"github.com/orderengine/orderengine/projections/projectionstest"
 	"github.com/orderengine/orderengine/search"
 	"github.com/orderengine/orderengine/search/internal/docs"
@@ -100,12 +101,12 @@ func TestSearchBodyGolden(t *testing.T) {
 func TestBulkBodyGolden(t *testing.T) {
 	at := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
 	b := docs.NewBatch()
-	p := &docs.Product{Product: domain.Product{ID: "p1", SKU: "sku-p1", Price: domain.MustMoney(1999, "EUR"),
+	p := &catalogfold.Product{Product: domain.Product{ID: "p1", SKU: "sku-p1", Price: domain.MustMoney(1999, "EUR"),
 		ProductDetails: domain.ProductDetails{Name: "Blue <Shirt> & Co", Brand: "Acme", Category: "tops", Description: "Soft."},
 		Variants:       []domain.Variant{{SKU: "sku-p1-m", Attributes: map[string]string{"colour": "blue", "size": "M"}, Price: domain.MustMoney(1999, "EUR")}},
 		Status:         domain.ProductStatusActive, CreatedAt: at, UpdatedAt: at}, Version: 1, Position: 12, CreatedPosition: 10}
 	b.AddProduct(p)
-	b.AddStock(&docs.Stock{SKU: "sku-p1-m", OnHand: 5, Reserved: 1, Owners: []string{"p1"}, Position: 12})
+	b.AddStock(&catalogfold.Stock{SKU: "sku-p1-m", OnHand: 5, Reserved: 1, Owners: []string{"p1"}, Position: 12})
 	body := bulkBody("orderengine-products-g1", []bulkOp{
 		{ID: productID("p1"), Version: 12, Doc: toProductDoc(b.Document(p), p.Product)},
 		{ID: stockID("sku-p1-m"), Version: 12, Doc: stockDoc{Kind: kindStock, SKU: "sku-p1-m", OnHand: 5, Reserved: 1, Owners: []string{"p1"}, Position: 12}},
@@ -134,11 +135,11 @@ func TestBulkResponse(t *testing.T) {
 	}
 	bad := parse(`{"errors":true,"items":[{"index":{"_id":"p:1","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [price]"}}}]}`)
 	err := bad.check(1)
-	if err == nil || transient(err) || !strings.Contains(err.Error(), "mapper_parsing_exception") {
-		t.Errorf("mapping error: %v (transient %v)", err, transient(err))
+	if err == nil || (&sink{}).Transient(err) || !strings.Contains(err.Error(), "mapper_parsing_exception") {
+		t.Errorf("mapping error: %v (transient %v)", err, (&sink{}).Transient(err))
 	}
 	busy := parse(`{"errors":true,"items":[{"index":{"_id":"p:1","status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}},{"index":{"_id":"p:2","status":409}}]}`)
-	if err := busy.check(2); err == nil || !transient(err) {
+	if err := busy.check(2); err == nil || !(&sink{}).Transient(err) {
 		t.Errorf("rejected execution: %v, want a transient error", err)
 	}
 }
@@ -291,7 +292,7 @@ func TestOpen(t *testing.T) {
 }
 
 // seeded returns an event store holding the conformance catalog.
-func seeded(t *testing.T) (*projectionstest.Seeder, eventstore.Store) {
+func seeded(t testing.TB) (*projectionstest.Seeder, eventstore.Store) {
 	store := projectionstest.EventStore(t)
 	s := projectionstest.NewSeeder(store, 7)
 	if err := searchtest.Seed(context.Background(), s); err != nil {
@@ -301,7 +302,7 @@ func seeded(t *testing.T) (*projectionstest.Seeder, eventstore.Store) {
 }
 
 func fastRunner() projections.RunnerOptions {
-	return projections.RunnerOptions{BatchSize: 7, IdleCheck: 10 * time.Millisecond, Backoff: 5 * time.Millisecond,
+	return projections.RunnerOptions{Registry: domain.NewDomainRegistry(), BatchSize: 7, IdleCheck: 10 * time.Millisecond, Backoff: 5 * time.Millisecond,
 		MaxBackoff: 20 * time.Millisecond, MaxAttempts: 3}
 }
 
@@ -331,7 +332,7 @@ func waitCaughtUp(t *testing.T, b *Backend, store eventstore.Store) uint64 {
 	return head
 }
 
-func head(t *testing.T, store eventstore.Store) uint64 {
+func head(t testing.TB, store eventstore.Store) uint64 {
 	h, err := store.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -665,7 +666,7 @@ func TestConformance(t *testing.T) {
 	alias := "oetest-" + hex.EncodeToString(rnd[:])
 	searchtest.Run(t, func(t *testing.T, events eventstore.Store) search.Backend {
 		b, err := Open(context.Background(), url, search.Options{Events: events, Index: alias,
-			Runner: projections.RunnerOptions{IdleCheck: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
+			Runner: projections.RunnerOptions{Registry: domain.NewDomainRegistry(), IdleCheck: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -686,4 +687,137 @@ func TestConformance(t *testing.T) {
 		})
 		return b
 	})
+}
+
+// TestBusyRunnerFollowsTheAlias: a runner that never goes idle (events keep coming)
+// must still notice that a rebuild moved the alias; otherwise the next rebuild deletes
+// the index it writes to and a real cluster re-creates it on the next bulk request, a
+// "zombie" index with dynamic mappings that nobody reads (issue 14, item 6).
+func TestBusyRunnerFollowsTheAlias(t *testing.T) {
+	f, srv := newFakeES(t)
+	seeder, store := seeded(t)
+	ctx := context.Background()
+	opt := fastRunner()
+	opt.IdleCheck = 5 * time.Second // never idle while the events below keep coming
+	b, err := New(ctx, srv.URL, store, Options{Alias: "shop", Runner: opt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, b)
+	waitCaughtUp(t, b, store)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			name := fmt.Sprintf("Poncho %d", i)
+			if err := seeder.RunProduct(ctx, domain.UpdateProductDetails{ProductID: "p29", Name: &name}); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for gen := int64(2); gen <= 3; gen++ {
+		rep, err := b.Rebuild(ctx, projections.RebuildOptions{})
+		if err != nil || !rep.Switched || rep.NewGeneration != gen {
+			t.Fatalf("rebuild to generation %d: %+v, %v", gen, rep, err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for b.Status().Generation != gen && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if st := b.Status(); st.Generation != gen {
+			t.Fatalf("the busy runner did not follow the alias to generation %d: %+v", gen, st)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a few more batches into the live index
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, b, store)
+	f.mu.Lock()
+	zombies, names := slices.Clone(f.autoCreated), slices.Sorted(maps.Keys(f.indices))
+	f.mu.Unlock()
+	if len(zombies) > 0 {
+		t.Errorf("writes re-created deleted indices %v (indices now %v)", zombies, names)
+	}
+	if !slices.Equal(names, []string{"shop-g2", "shop-g3"}) {
+		t.Errorf("indices %v, want shop-g2 (kept until the next rebuild) and shop-g3", names)
+	}
+	if got, want := documents(f, "shop-g3"), expected(t, store); !maps.Equal(got, want) {
+		t.Errorf("live index differs from the log's fold:\n%v\n%v", got, want)
+	}
+}
+
+// TestReadYourWritesWithoutRefreshCap: the runner does not wait for refreshes (on a
+// real cluster refresh=wait_for waits for the next scheduled refresh, 1 s by default,
+// and caps the runner at one batch a second); a minPosition read refreshes instead
+// (issue 14, item 8). The fake's scheduled refresh never comes during the test.
+func TestReadYourWritesWithoutRefreshCap(t *testing.T) {
+	f, srv := newFakeES(t)
+	f.refreshEvery = time.Hour
+	seeder, store := seeded(t)
+	ctx := context.Background()
+	b, err := New(ctx, srv.URL, store, Options{Alias: "shop", Runner: fastRunner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, b)
+	name := "Renamed Poncho"
+	if err := seeder.RunProduct(ctx, domain.UpdateProductDetails{ProductID: "p29", Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	want := head(t, store)
+	ok, pos, err := b.WaitPosition(ctx, want, 20*time.Second)
+	if err != nil || !ok || pos < want {
+		t.Fatalf("WaitPosition(%d): %v %d %v; status %+v", want, ok, pos, err, b.Status())
+	}
+	if got, err := b.Position(ctx); err != nil || got < want {
+		t.Errorf("Position %d, %v after the wait, want ≥ %d", got, err, want)
+	}
+	f.mu.Lock()
+	waited := f.bulkRefresh["wait_for"]
+	var visible string
+	if d := f.indices["shop-g1"].visible["p:p29"]; d != nil {
+		visible = string(d.source)
+	}
+	f.mu.Unlock()
+	if waited > 0 {
+		t.Errorf("%d bulk requests waited for a refresh", waited)
+	}
+	if !strings.Contains(visible, name) {
+		t.Errorf("p29 as searches see it after the wait: %s", visible)
+	}
+}
+
+// BenchmarkCatchUpWithRefreshDelay measures the runner against a cluster refreshing
+// every 200 ms (the fake): a runner that waited for refreshes would manage about five
+// batches a second.
+func BenchmarkCatchUpWithRefreshDelay(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		f, srv := newFakeES(b)
+		f.refreshEvery = 200 * time.Millisecond
+		_, store := seeded(b)
+		be, err := New(context.Background(), srv.URL, store, Options{Alias: "shop", Runner: fastRunner()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- be.Run(ctx) }()
+		want := head(b, store)
+		if ok, _, err := be.WaitPosition(context.Background(), want, time.Minute); !ok || err != nil {
+			b.Fatalf("not caught up: %v", err)
+		}
+		b.ReportMetric(float64(be.Status().Applied)/time.Since(start).Seconds(), "events/s")
+		cancel()
+		<-done
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeES imitates the Elasticsearch endpoints the backend uses, in memory: aliases,
@@ -21,7 +23,7 @@ import (
 // versions, and searches of one kind of document sorted by one keyword field (the
 // rebuild's hashing). Other searches answer what searchHandler says.
 type fakeES struct {
-	t *testing.T
+	t testing.TB
 
 	mu       sync.Mutex
 	indices  map[string]*fakeIndex
@@ -35,11 +37,33 @@ type fakeES struct {
 	// searchHandler answers _search requests the fake does not evaluate.
 	searchHandler func(index string, body map[string]any) (int, any)
 	bulks         int
+	// autoCreated lists the indices a write created, as a real cluster does by default
+	// (action.auto_create_index): with dynamic mappings, outside the alias.
+	autoCreated []string
+	// refreshEvery is the scheduled refresh interval: searches see writes only after a
+	// refresh (an explicit _refresh, or the next scheduled one), gets are real-time, and
+	// bulk refresh=wait_for waits for the next scheduled refresh. 0 refreshes before
+	// every request (writes are searchable at once).
+	refreshEvery time.Duration
+	lastRefresh  time.Time
+	// bulkRefresh counts bulk requests by their refresh parameter.
+	bulkRefresh map[string]int
 }
 
 type fakeIndex struct {
 	body map[string]any
 	docs map[string]*fakeDoc
+	// visible is what searches see: docs as of the last refresh.
+	visible map[string]*fakeDoc
+}
+
+func (ix *fakeIndex) refresh() { ix.visible = maps.Clone(ix.docs) }
+
+func (f *fakeES) refreshAll() {
+	for _, ix := range f.indices {
+		ix.refresh()
+	}
+	f.lastRefresh = time.Now()
 }
 
 type fakeDoc struct {
@@ -53,8 +77,8 @@ type fakeRequest struct {
 	Body         []byte
 }
 
-func newFakeES(t *testing.T) (*fakeES, *httptest.Server) {
-	f := &fakeES{t: t, indices: map[string]*fakeIndex{}, aliases: map[string]string{}}
+func newFakeES(t testing.TB) (*fakeES, *httptest.Server) {
+	f := &fakeES{t: t, indices: map[string]*fakeIndex{}, aliases: map[string]string{}, bulkRefresh: map[string]int{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -120,7 +144,21 @@ func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.requests = append(f.requests, fakeRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body})
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("Content-Type", "application/json")
+	if f.refreshEvery == 0 || time.Since(f.lastRefresh) >= f.refreshEvery {
+		f.refreshAll()
+	}
 	status, out := f.route(r, body)
+	if strings.HasSuffix(r.URL.Path, "/_bulk") && r.URL.Query().Get("refresh") == "wait_for" && f.refreshEvery > 0 {
+		// Answer after the next scheduled refresh, as Elasticsearch does.
+		next := time.Until(f.lastRefresh.Add(f.refreshEvery))
+		f.mu.Unlock()
+		select {
+		case <-time.After(next):
+		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+		f.refreshAll()
+	}
 	w.WriteHeader(status)
 	if raw, ok := out.([]byte); ok {
 		_, _ = w.Write(raw)
@@ -149,7 +187,7 @@ func (f *fakeES) route(r *http.Request, body []byte) (int, any) {
 		if err := json.Unmarshal(body, &b); err != nil {
 			return 400, errorBody(400, "parse_exception", err.Error())
 		}
-		f.indices[parts[0]] = &fakeIndex{body: b, docs: map[string]*fakeDoc{}}
+		f.indices[parts[0]] = &fakeIndex{body: b, docs: map[string]*fakeDoc{}, visible: map[string]*fakeDoc{}}
 		return 200, map[string]any{"acknowledged": true, "index": parts[0]}
 	case r.Method == http.MethodDelete && len(parts) == 1:
 		if _, ok := f.indices[parts[0]]; !ok {
@@ -173,10 +211,15 @@ func (f *fakeES) route(r *http.Request, body []byte) (int, any) {
 	case len(parts) == 2 && parts[1] == "_mget":
 		return f.mget(f.resolve(parts[0]), body)
 	case len(parts) == 2 && parts[1] == "_bulk":
-		if q.Get("refresh") != "wait_for" {
-			f.t.Errorf("bulk without refresh=wait_for: %q", r.URL.RawQuery)
-		}
+		f.bulkRefresh[q.Get("refresh")]++
 		return f.bulk(parts[0], body)
+	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "_refresh":
+		ix := f.indices[f.resolve(parts[0])]
+		if ix == nil {
+			return 404, errorBody(404, "index_not_found_exception", "no such index ["+parts[0]+"]")
+		}
+		ix.refresh()
+		return 200, map[string]any{"_shards": map[string]any{"total": 1, "successful": 1, "failed": 0}}
 	case len(parts) == 3 && parts[1] == "_doc" && r.Method == http.MethodGet:
 		ix := f.indices[f.resolve(parts[0])]
 		if ix == nil {
@@ -282,7 +325,10 @@ func (f *fakeES) mget(index string, body []byte) (int, any) {
 func (f *fakeES) put(index, id string, version int64, source []byte) (int, any) {
 	ix := f.indices[index]
 	if ix == nil {
-		return 404, errorBody(404, "index_not_found_exception", "no such index ["+index+"]")
+		// Elasticsearch creates a missing index on a write (dynamic mappings).
+		ix = &fakeIndex{body: map[string]any{"mappings": map[string]any{"dynamic": true}}, docs: map[string]*fakeDoc{}, visible: map[string]*fakeDoc{}}
+		f.indices[index] = ix
+		f.autoCreated = append(f.autoCreated, index)
 	}
 	if d := ix.docs[id]; d != nil && version <= d.version {
 		return 409, nil
@@ -383,6 +429,15 @@ func (f *fakeES) evalSearch(index string, b map[string]any) (int, any, bool) {
 	if _, ok := b["aggs"]; ok {
 		return 0, nil, false
 	}
+	if ids, ok := b["query"].(map[string]any)["ids"].(map[string]any); ok {
+		var out []map[string]any
+		for _, id := range ids["values"].([]any) {
+			if d := f.indices[index].visible[id.(string)]; d != nil {
+				out = append(out, map[string]any{"_id": id, "_source": d.source})
+			}
+		}
+		return 200, map[string]any{"hits": map[string]any{"hits": out}}, true
+	}
 	sorts, _ := b["sort"].([]any)
 	if len(sorts) != 1 {
 		return 0, nil, false
@@ -415,7 +470,7 @@ func (f *fakeES) evalSearch(index string, b map[string]any) (int, any, bool) {
 		src json.RawMessage
 	}
 	var hits []hit
-	for _, d := range f.indices[index].docs {
+	for _, d := range f.indices[index].visible {
 		var src map[string]any
 		_ = json.Unmarshal(d.source, &src)
 		if src["kind"] != kind {

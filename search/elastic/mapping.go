@@ -2,7 +2,6 @@ package elastic
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -208,5 +207,3 @@ func (c *client) generations(ctx context.Context) ([]string, error) {
 	})
 	return out, nil
 }
-
-var errAliasMoved = errors.New("the alias moved to another index")

@@ -289,15 +289,15 @@ func result(p *plan.Plan, res *searchResponse) (search.Result, error) {
 	return out, nil
 }
 
-// Search implements search.Index. The position is read before the query: the query
-// sees at least every event up to it (bulk writes wait for a refresh before the
-// checkpoint moves).
+// Search implements search.Index. The searchable position is read before the query:
+// the query sees at least every event up to it (refreshes only add; documents are
+// written before their checkpoint).
 func (b *Backend) Search(ctx context.Context, q search.Query) (search.Result, error) {
 	p, err := plan.New(q)
 	if err != nil {
 		return search.Result{}, err
 	}
-	cp, err := b.c.checkpoint(ctx, b.c.alias)
+	pos, err := b.c.searchablePosition(ctx, b.c.alias)
 	if err != nil {
 		return search.Result{}, err
 	}
@@ -312,7 +312,7 @@ func (b *Backend) Search(ctx context.Context, q search.Query) (search.Result, er
 	if err != nil {
 		return search.Result{}, err
 	}
-	out.Position = cp.Position
+	out.Position = pos
 	return out, nil
 }
 

@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"unicode/utf8"
 
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/catalogfold"
 	"github.com/orderengine/orderengine/search/internal/docs"
 )
 
@@ -156,7 +158,7 @@ func quoteIdent(s string) string {
 // Apply implements projections.Projection.
 func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, batch []projections.Event) error {
 	b := docs.NewBatch()
-	pids, skus := docs.Touched(batch)
+	pids, skus := catalogfold.Touched(batch)
 	if err := loadStock(ctx, tx, b, skus); err != nil {
 		return err
 	}
@@ -194,7 +196,7 @@ func loadStock(ctx context.Context, tx *projections.Tx, b *docs.Batch, skus []st
 	return tx.QueryIn(ctx, `SELECT sku, on_hand, reserved, owners, position FROM {search_stock} WHERE sku IN {in}`, anys(skus),
 		func(rows *sql.Rows) error {
 			var (
-				s      docs.Stock
+				s      catalogfold.Stock
 				owners string
 				pos    int64
 			)
@@ -217,7 +219,7 @@ func loadProducts(ctx context.Context, tx *projections.Tx, b *docs.Batch, ids []
 	return tx.QueryIn(ctx, `SELECT state, version, position, doc_id FROM {search_docs} WHERE product_id IN {in}`, anys(ids),
 		func(rows *sql.Rows) error {
 			var (
-				p          docs.Product
+				p          catalogfold.Product
 				state      string
 				pos, docID int64
 			)
@@ -364,11 +366,4 @@ func writeWords(ctx context.Context, tx *projections.Tx, deltas map[string]int64
 	return tx.Upsert(ctx, "search_words", []string{"word", "len", "docs"}, 1, upserts)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

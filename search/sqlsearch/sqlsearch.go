@@ -34,6 +34,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/search"
@@ -83,6 +84,7 @@ type Backend struct {
 	*Index
 	store  eventstore.Store
 	runner *projections.Runner
+	reg    *domain.Registry
 	owned  bool
 }
 
@@ -96,7 +98,7 @@ func New(ctx context.Context, db *projections.DB, store eventstore.Store, opt pr
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{Index: &Index{db: db, proj: proj, pg: proj.pg}, store: store}
+	b := &Backend{Index: &Index{db: db, proj: proj, pg: proj.pg}, store: store, reg: opt.Registry}
 	if store != nil {
 		if b.runner, err = projections.NewRunner(db, store, proj, opt); err != nil {
 			return nil, err
@@ -215,6 +217,9 @@ func (b *Backend) Runner() *projections.Runner { return b.runner }
 func (b *Backend) Rebuild(ctx context.Context, opt projections.RebuildOptions) (*projections.RebuildReport, error) {
 	if b.store == nil {
 		return nil, errNoStore
+	}
+	if opt.Registry == nil {
+		opt.Registry = b.reg // the registry the backend was given
 	}
 	return projections.Rebuild(ctx, b.db, b.store, b.proj, opt)
 }

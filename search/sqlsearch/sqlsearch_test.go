@@ -16,7 +16,7 @@ import (
 )
 
 func runnerOptions() projections.RunnerOptions {
-	return projections.RunnerOptions{IdleCheck: 20 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxAttempts: 2}
+	return projections.RunnerOptions{Registry: domain.NewDomainRegistry(), IdleCheck: 20 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxAttempts: 2}
 }
 
 func TestConformance(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/projections"
+	"github.com/orderengine/orderengine/projections/catalogfold"
 )
 
 func TestTokens(t *testing.T) {
@@ -110,14 +111,14 @@ func log(t *testing.T) []projections.Event {
 
 // store is what a backend persists between batches.
 type store struct {
-	products map[string]Product
-	stock    map[string]Stock
+	products map[string]catalogfold.Product
+	stock    map[string]catalogfold.Stock
 	words    map[string]int64
 	docs     map[string]string
 }
 
 func newStore() *store {
-	return &store{products: map[string]Product{}, stock: map[string]Stock{}, words: map[string]int64{}, docs: map[string]string{}}
+	return &store{products: map[string]catalogfold.Product{}, stock: map[string]catalogfold.Stock{}, words: map[string]int64{}, docs: map[string]string{}}
 }
 
 func clone[T any](t *testing.T, v T) *T {
@@ -136,14 +137,14 @@ func clone[T any](t *testing.T, v T) *T {
 // drops the writes (a batch whose bulk request failed); partial keeps every other one.
 func (s *store) apply(t *testing.T, batch []projections.Event, keep func(i int) bool) {
 	b := NewBatch()
-	pids, skus := Touched(batch)
+	pids, skus := catalogfold.Touched(batch)
 	for _, sku := range skus {
 		if st, ok := s.stock[sku]; ok {
 			b.AddStock(clone(t, st))
 		}
 	}
 	for _, id := range append(pids, b.Owners()...) {
-		if p, ok := s.products[id]; ok && b.products[id] == nil {
+		if p, ok := s.products[id]; ok && b.Product(id) == nil {
 			b.AddProduct(clone(t, p))
 		}
 	}
@@ -224,44 +225,8 @@ func TestBatchesAndReplaysGiveTheSameDocuments(t *testing.T) {
 		if !maps.Equal(s.docs, clean.docs) {
 			t.Fatalf("round %d: documents differ from one clean pass:\n%v\n%v", round, s.docs, clean.docs)
 		}
-		if !maps.EqualFunc(s.stock, clean.stock, func(a, b Stock) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
+		if !maps.EqualFunc(s.stock, clean.stock, func(a, b catalogfold.Stock) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
 			t.Fatalf("round %d: stock differs:\n%v\n%v", round, s.stock, clean.stock)
 		}
 	}
-}
-
-func TestApplyErrors(t *testing.T) {
-	at := time.Now()
-	e := func(pos uint64, d domain.Event) projections.Event {
-		return projections.Event{RecordedEvent: eventstore.RecordedEvent{Position: pos}, Data: d}
-	}
-	b := NewBatch()
-	err := b.Apply([]projections.Event{e(3, domain.ProductArchived{ProductID: "ghost", At: at})})
-	var ee *projections.EventError
-	if err == nil || !errorsAs(err, &ee) || ee.Position != 3 {
-		t.Errorf("event for a missing product: %v", err)
-	}
-	c := domain.ProductCreated{ProductID: "p", SKU: "s", Price: domain.MustMoney(1, "EUR"), At: at}
-	b = NewBatch()
-	if err := b.Apply([]projections.Event{e(1, c), e(1, c)}); err != nil {
-		t.Errorf("the same creation twice (a replay): %v", err)
-	}
-	if err := b.Apply([]projections.Event{e(2, c)}); err == nil {
-		t.Error("a second creation: no error")
-	}
-}
-
-func errorsAs(err error, target **projections.EventError) bool {
-	for err != nil {
-		if e, ok := err.(*projections.EventError); ok {
-			*target = e
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }

@@ -3,14 +3,13 @@
 package plan
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"html"
 	"maps"
 	"slices"
 	"strings"
 
+	"github.com/orderengine/orderengine/projections/keyset"
 	"github.com/orderengine/orderengine/search"
 	"github.com/orderengine/orderengine/search/internal/docs"
 )
@@ -220,19 +219,12 @@ type Cursor struct {
 }
 
 // Encode returns the opaque cursor string.
-func (c Cursor) Encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func (c Cursor) Encode() string { return keyset.Encode(c) }
 
 // DecodeCursor decodes a cursor of sort order sort.
 func DecodeCursor(s, sort string) (Cursor, error) {
 	var c Cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil || c.ID == "" {
+	if err := keyset.Decode(s, &c); err != nil || c.ID == "" {
 		return Cursor{}, search.ErrBadCursor
 	}
 	if c.Sort != sort {
