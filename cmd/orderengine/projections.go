@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/progressline"
 	"github.com/orderengine/orderengine/projections"
@@ -143,7 +143,7 @@ func (p *projectionsCLI) open(ctx context.Context, sqlOnly bool) error {
 		return err
 	}
 	if !sqlOnly {
-		p.sb, err = openSearch(ctx, p.searchURL, p.db, p.store, domain.NewDomainRegistry(), log)
+		p.sb, err = openSearch(ctx, p.searchURL, p.db, p.store, eventregistry.New(), log)
 	}
 	return err
 }
@@ -162,7 +162,7 @@ func (p *projectionsCLI) close() {
 
 // run is the workers of a serve --projections=off deployment, in their own process.
 func (p *projectionsCLI) run(ctx context.Context, stdout, stderr io.Writer) error {
-	runners, err := newRunners(p.db, p.store, domain.NewDomainRegistry(), newLogger(p.c, stderr))
+	runners, err := newRunners(p.db, p.store, eventregistry.New(), newLogger(p.c, stderr))
 	if err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func (p *projectionsCLI) projection() (projections.Projection, error) {
 
 func (p *projectionsCLI) rebuild(ctx context.Context, stdout, stderr io.Writer) error {
 	bar := progressline.NewBar(stderr)
-	opt := projections.RebuildOptions{Registry: domain.NewDomainRegistry(),
+	opt := projections.RebuildOptions{Registry: eventregistry.New(),
 		DryRun: p.dryRun,
 		Progress: func(pr projections.Progress) {
 			pct := 100.0
