@@ -19,7 +19,7 @@ import (
 )
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -180,7 +180,7 @@ func TestRedelivery(t *testing.T) {
 					defer wg.Done()
 					chaos := projectionstest.NewChaos(store, uint64(100+i))
 					kills := 0
-					for run := 0; kills < 50 && run < 200; run++ {
+					for run := 0; kills < 50 && run < 1000; run++ {
 						runCtx, cancel := context.WithCancel(ctx)
 						var delivered atomic.Int64
 						target := int64(1 + chaos.IntN(40))
@@ -457,7 +457,7 @@ func TestFenceWithoutLease(t *testing.T) {
 			if err := seeder.PlaceOrders(ctx, 40, 5); err != nil {
 				t.Fatal(err)
 			}
-			projectionstest.WaitCaughtUp(t, store, 30*time.Second, all...)
+			projectionstest.WaitCaughtUp(t, store, 90*time.Second, all...)
 			cancel()
 			wg.Wait()
 			sameHashes(t, "two runners without a lease", hashes(t, db1), cleanPass(t, backend, store))
