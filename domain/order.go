@@ -24,10 +24,15 @@ const (
 var orderTransitions = map[OrderStatus][]OrderStatus{
 	"":                   {OrderStatusPending},
 	OrderStatusPending:   {OrderStatusPaid, OrderStatusCancelled},
-	OrderStatusPaid:      {OrderStatusShipped, OrderStatusCancelled},
+	OrderStatusPaid:      {OrderStatusShipped, OrderStatusCancelled, OrderStatusPartiallyFulfilled, OrderStatusFulfilled},
 	OrderStatusShipped:   {OrderStatusDelivered},
-	OrderStatusDelivered: nil,
+	OrderStatusDelivered: {OrderStatusPartiallyReturned, OrderStatusReturned},
 	OrderStatusCancelled: nil,
+	// Fulfilment in parts and returns (order_fulfilment.go).
+	OrderStatusPartiallyFulfilled: {OrderStatusFulfilled, OrderStatusDelivered, OrderStatusPartiallyReturned, OrderStatusReturned},
+	OrderStatusFulfilled:          {OrderStatusDelivered, OrderStatusPartiallyReturned, OrderStatusReturned},
+	OrderStatusPartiallyReturned:  {OrderStatusReturned},
+	OrderStatusReturned:           nil,
 }
 
 // CanTransition reports whether an order may move from one status to another.
@@ -94,8 +99,18 @@ type Order struct {
 	Refunds           []Refund          `json:"refunds,omitempty"`
 	Shipment          *Shipment         `json:"shipment,omitempty"`
 	CancelReason      string            `json:"cancelReason,omitempty"`
-	PlacedAt          time.Time         `json:"placedAt"`
-	UpdatedAt         time.Time         `json:"updatedAt"`
+	// After payment (order_fulfilment.go): per-line counts in line order, parcels,
+	// returns, and money movements recorded but not settled at the gateway yet.
+	Progress         []OrderLineProgress `json:"progress,omitempty"`
+	Fulfillments     []Fulfillment       `json:"fulfillments,omitempty"`
+	Returns          []Return            `json:"returns,omitempty"`
+	PendingRefunds   []PendingRefund     `json:"pendingRefunds,omitempty"`
+	PendingReleases  []PendingRelease    `json:"pendingReleases,omitempty"`
+	Cancellations    []string            `json:"cancellations,omitempty"` // settled line cancellations
+	ShippingRefunded bool                `json:"shippingRefunded,omitempty"`
+	DeliveredAt      *time.Time          `json:"deliveredAt,omitempty"`
+	PlacedAt         time.Time           `json:"placedAt"`
+	UpdatedAt        time.Time           `json:"updatedAt"`
 }
 
 // Exists reports whether the order has been placed.
@@ -398,9 +413,21 @@ func DecideOrder(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 		}
 		return []Event{OrderCancelled{OrderID: s.ID, Reason: c.Reason, At: now}}, nil
 
+	case FulfilOrder, MarkFulfillmentCaptured, DeliverFulfillment, CancelOrderLines, MarkAuthorizationReleased,
+		RequestReturn, ApproveReturn, RejectReturn, ReceiveReturn, RefundOrderLines:
+		return decideAfterPayment(s, c, now)
+
 	case RefundOrder:
 		if slices.ContainsFunc(s.Refunds, func(r Refund) bool { return r.RefundID == c.RefundID }) {
 			return nil, nil
+		}
+		// Settling a refund by line recorded earlier: its amount was decided then.
+		if i := slices.IndexFunc(s.PendingRefunds, func(r PendingRefund) bool { return r.RefundID == c.RefundID }); i >= 0 {
+			pr := s.PendingRefunds[i]
+			if c.Amount != pr.Amount {
+				return nil, invalid("amount", "refund %s was recorded for %s", pr.RefundID, pr.Amount)
+			}
+			return []Event{OrderRefunded{OrderID: s.ID, RefundID: pr.RefundID, Amount: pr.Amount, Reason: pr.Reason, At: now}}, nil
 		}
 		var p problems
 		p.addErr("refundId", ValidateID("", c.RefundID))
@@ -411,8 +438,8 @@ func DecideOrder(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 		if err := p.err(); err != nil {
 			return nil, err
 		}
-		if left := s.Refundable(); c.Amount.Amount > left.Amount {
-			return nil, invalid("amount", "refund of %s exceeds the %s captured and not yet refunded", c.Amount, left)
+		if left := s.Refundable(); c.Amount.Amount > left.Amount-s.pendingRefunds() {
+			return nil, invalid("amount", "refund of %s exceeds the %s captured and not yet refunded", c.Amount, Money{left.Amount - s.pendingRefunds(), s.Currency})
 		}
 		return []Event{OrderRefunded{OrderID: s.ID, RefundID: c.RefundID, Amount: c.Amount, Reason: c.Reason, At: now}}, nil
 	}
@@ -491,6 +518,12 @@ func PlaceOrderFromCart(orderID string, cart Cart, billing Address) PlaceOrder {
 func (s Order) clone() Order {
 	s.Lines = cloneSlice(s.Lines)
 	s.Refunds = cloneSlice(s.Refunds)
+	s.Progress = cloneSlice(s.Progress)
+	s.Fulfillments = cloneSlice(s.Fulfillments)
+	s.Returns = cloneSlice(s.Returns)
+	s.PendingRefunds = cloneSlice(s.PendingRefunds)
+	s.PendingReleases = cloneSlice(s.PendingReleases)
+	s.Cancellations = cloneSlice(s.Cancellations)
 	if s.Shipment != nil {
 		sh := *s.Shipment
 		s.Shipment = &sh
@@ -508,6 +541,7 @@ func (s *Order) apply(e Event) {
 			ShippingAddress: e.ShippingAddress, BillingAddress: e.BillingAddress,
 			Status: OrderStatusPending, PaymentStatus: PaymentStatusPending, FulfillmentStatus: FulfillmentUnfulfilled,
 			Authorized: z, Captured: z, Refunded: z, PlacedAt: e.At, UpdatedAt: e.At,
+			Progress: progressFor(e.Lines, e.Currency),
 		}
 		return
 	case OrderPaymentAuthorized:
@@ -532,16 +566,25 @@ func (s *Order) apply(e Event) {
 	case OrderDelivered:
 		s.Status, s.FulfillmentStatus = OrderStatusDelivered, FulfillmentDelivered
 		s.UpdatedAt = e.At
+		if s.DeliveredAt == nil {
+			t := e.At
+			s.DeliveredAt = &t
+		}
 	case OrderCancelled:
 		s.Status, s.CancelReason = OrderStatusCancelled, e.Reason
 		s.UpdatedAt = e.At
 	case OrderRefunded:
 		s.Refunded.Amount += e.Amount.Amount
 		s.Refunds = append(s.Refunds, Refund{RefundID: e.RefundID, Amount: e.Amount, Reason: e.Reason, At: e.At})
+		if i := slices.IndexFunc(s.PendingRefunds, func(r PendingRefund) bool { return r.RefundID == e.RefundID }); i >= 0 {
+			s.PendingRefunds = slices.Delete(s.PendingRefunds, i, i+1)
+		}
 		s.PaymentStatus = PaymentStatusPartiallyRefunded
 		if s.Refunded.Amount >= s.Captured.Amount {
 			s.PaymentStatus = PaymentStatusRefunded
 		}
 		s.UpdatedAt = e.At
+	default:
+		s.applyAfterPayment(e)
 	}
 }

@@ -35,6 +35,8 @@ type Payment struct {
 	Captured   Money        `json:"captured"`
 	Refunded   Money        `json:"refunded"`
 	Refunds    []Refund     `json:"refunds,omitempty"`
+	Released   Money        `json:"released"`         // given back by partial voids (payment_parts.go)
+	Parts      []string     `json:"parts,omitempty"`  // ids of part captures and releases
 	Reason     string       `json:"reason,omitempty"` // of a decline, failure or void
 	CreatedAt  time.Time    `json:"createdAt"`
 	UpdatedAt  time.Time    `json:"updatedAt"`
@@ -268,6 +270,9 @@ func DecidePayment(s Payment, c PaymentCommand, now time.Time) ([]Event, error) 
 		}
 		return []Event{PaymentVoided{PaymentID: s.ID, OrderID: s.OrderID, Reason: c.Reason, At: now}}, nil
 
+	case CapturePaymentPart, ReleaseAuthorizationPart:
+		return decidePaymentPart(s, c, now)
+
 	case RefundPayment:
 		if slices.ContainsFunc(s.Refunds, func(r Refund) bool { return r.RefundID == c.RefundID }) {
 			return nil, nil
@@ -294,6 +299,7 @@ func DecidePayment(s Payment, c PaymentCommand, now time.Time) ([]Event, error) 
 
 func (s Payment) clone() Payment {
 	s.Refunds = cloneSlice(s.Refunds)
+	s.Parts = cloneSlice(s.Parts)
 	return s
 }
 
@@ -303,7 +309,7 @@ func (s *Payment) apply(e Event) {
 		z := Zero(e.Amount.Currency)
 		*s = Payment{
 			ID: e.PaymentID, OrderID: e.OrderID, Amount: e.Amount, Method: e.Method, State: PaymentStateRequested,
-			Captured: z, Refunded: z, CreatedAt: e.At, UpdatedAt: e.At,
+			Captured: z, Refunded: z, Released: z, CreatedAt: e.At, UpdatedAt: e.At,
 		}
 	case PaymentAuthorized:
 		s.State, s.GatewayRef = PaymentStateAuthorized, e.GatewayRef
@@ -328,5 +334,7 @@ func (s *Payment) apply(e Event) {
 			s.State = PaymentStateRefunded
 		}
 		s.UpdatedAt = e.At
+	default:
+		s.applyPart(e)
 	}
 }
