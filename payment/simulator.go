@@ -74,6 +74,7 @@ type simAuth struct {
 	state    Status // authorized, pending, declined, or "voided"/"captured"
 	captured int64
 	refunded int64
+	released int64         // by partial voids (parts.go)
 	webhook  *WebhookEvent // the outcome event of an async authorization
 	settleAt time.Time     // when an async authorization settles at the latest
 }
