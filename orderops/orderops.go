@@ -48,17 +48,21 @@ type Config struct {
 	Runtime   *commands.Runtime
 	Gateway   Gateway
 	Checkouts Checkouts
+	// ReturnWindow is how long after delivery a customer may request a return (default
+	// DefaultReturnWindow); admins may at any time.
+	ReturnWindow time.Duration
 	// Now is the clock the deciders' preconditions are checked with (default Runtime.Now).
 	Now func() time.Time
 }
 
 // Ops runs order operations. It is safe for concurrent use.
 type Ops struct {
-	rt    *commands.Runtime
-	gw    Gateway
-	co    Checkouts
-	now   func() time.Time
-	locks keymutex.Map
+	rt     *commands.Runtime
+	gw     Gateway
+	co     Checkouts
+	now    func() time.Time
+	window time.Duration
+	locks  keymutex.Map
 }
 
 // New validates cfg and returns an Ops.
@@ -79,7 +83,7 @@ func New(cfg Config) (*Ops, error) {
 	if cfg.Now == nil {
 		cfg.Now = cfg.Runtime.Now
 	}
-	return &Ops{rt: cfg.Runtime, gw: cfg.Gateway, co: cfg.Checkouts, now: cfg.Now}, nil
+	return &Ops{rt: cfg.Runtime, gw: cfg.Gateway, co: cfg.Checkouts, now: cfg.Now, window: cfg.ReturnWindow}, nil
 }
 
 var (
@@ -121,63 +125,39 @@ func (o *Ops) Cancel(ctx context.Context, orderID, reason string, meta commands.
 			reason = "cancelled by " + meta.Actor
 		}
 	}
-	defer o.locks.Lock(orderID)()
+	unlock := o.locks.Lock(orderID)
+	cur, err := o.load(ctx, orderID)
+	if err == nil && len(cur.State.Fulfillments) > 0 {
+		// Part of it has shipped: cancel what has not (CancelLines), never the checkout.
+		unlock()
+		if _, err := o.CancelLines(ctx, orderID, nil, reason, meta); err != nil {
+			return checkout.Status{}, err
+		}
+		return o.co.Status(ctx, orderID)
+	}
+	defer unlock()
 	return o.co.RequestCancel(ctx, orderID, clip(reason), meta)
 }
 
-// Ship records the shipment of a confirmed order, capturing the authorized payment
-// first (the capture is idempotent per order). Repeating it with the same carrier and
-// tracking number is a no-op. An order whose cancellation is under way cannot ship.
-func (o *Ops) Ship(ctx context.Context, orderID, carrier, tracking string, meta commands.Meta) (commands.Result[domain.Order], error) {
-	defer o.locks.Lock(orderID)()
-	st, err := o.co.Status(ctx, orderID)
-	if err != nil && !errors.Is(err, domain.ErrNotFound) { // no checkout: the order decides
-		return commands.Result[domain.Order]{}, err
-	}
-	if st.Code != "" { // set only while (or after) the checkout is being cancelled
-		return commands.Result[domain.Order]{}, &domain.TransitionError{Aggregate: "order", ID: orderID, State: "cancelling", Action: "ship", Reason: "the order is being cancelled"}
-	}
-	ord, err := commands.Load(ctx, o.rt, orders, orderID)
-	if err != nil {
-		return commands.Result[domain.Order]{}, err
-	}
-	ship := domain.ShipOrder{OrderID: orderID, Carrier: carrier, TrackingNumber: tracking}
-	if evs, err := domain.DecideOrder(ord.State, ship, o.now()); err != nil || len(evs) == 0 {
-		return commands.Result[domain.Order]{State: ord.State, Stream: ord.Stream, Version: ord.Version, Position: ord.Position}, err
-	}
-	if ord.State.PaymentStatus == domain.PaymentStatusAuthorized {
-		if err := o.capture(ctx, orderID, ord.State.Authorized, meta); err != nil {
-			return commands.Result[domain.Order]{}, err
-		}
-	}
-	return commands.Execute(ctx, o.rt, orders, ship, callerMeta(orderID, meta, "ship"))
-}
-
-// capture takes the authorized amount at the gateway and records it on the payment and
-// the order.
-func (o *Ops) capture(ctx context.Context, orderID string, amount domain.Money, meta commands.Meta) error {
-	p, err := commands.Load(ctx, o.rt, payments, orderID)
-	if err != nil {
-		return err
-	}
-	res, err := o.gw.Capture(ctx, payment.CaptureRequest{OrderID: orderID, GatewayRef: p.State.GatewayRef, Amount: amount, IdempotencyKey: "checkout:" + orderID + ":capture"})
-	if err != nil {
-		return err
-	}
-	if res.Status != payment.StatusSucceeded {
-		return fmt.Errorf("%w: capture: %s", payment.ErrRefused, res.Reason)
-	}
-	if _, err := commands.Execute(ctx, o.rt, payments, domain.CapturePayment{PaymentID: orderID, Amount: amount}, callerMeta(orderID, meta, "capture_payment")); err != nil {
-		return err
-	}
-	_, err = commands.Execute(ctx, o.rt, orders, domain.MarkOrderPaymentCaptured{OrderID: orderID, Amount: amount}, callerMeta(orderID, meta, "order_captured"))
-	return err
-}
-
-// Deliver records the delivery of a shipped order.
+// Deliver records the delivery of a shipped order: of every parcel not yet delivered, or
+// of an order shipped before fulfilment in parts (one OrderShipped event).
 func (o *Ops) Deliver(ctx context.Context, orderID string, meta commands.Meta) (commands.Result[domain.Order], error) {
 	defer o.locks.Lock(orderID)()
-	return commands.Execute(ctx, o.rt, orders, domain.DeliverOrder{OrderID: orderID}, callerMeta(orderID, meta, "deliver"))
+	cur, err := o.load(ctx, orderID)
+	if err != nil || len(cur.State.Fulfillments) == 0 {
+		return commands.Execute(ctx, o.rt, orders, domain.DeliverOrder{OrderID: orderID}, callerMeta(orderID, meta, "deliver"))
+	}
+	if cur.State.Status == domain.OrderStatusPartiallyFulfilled || cur.State.Status == domain.OrderStatusPaid {
+		return cur, &domain.TransitionError{Aggregate: "order", ID: orderID, State: string(cur.State.Status), Action: "deliver", Reason: "not every unit has shipped"}
+	}
+	for _, f := range cur.State.Fulfillments {
+		if f.DeliveredAt == nil {
+			if cur, err = commands.Execute(ctx, o.rt, orders, domain.DeliverFulfillment{OrderID: orderID, FulfillmentID: f.ID}, callerMeta(orderID, meta, "deliver:"+f.ID)); err != nil {
+				return cur, err
+			}
+		}
+	}
+	return cur, nil
 }
 
 // Refund gives back part or all of a captured payment through the gateway, never more

@@ -19,11 +19,11 @@ func TestCancelShipDeliverRefund(t *testing.T) {
 	shipped := e.order(payment.TokenVisa, "BOOK-1", 1)
 	e.waitStep(shipped, checkout.StepCompleted)
 	r, err := ops.Ship(e.ctx, shipped, "DHL", "TRACK-1", admin)
-	if err != nil || r.State.Status != domain.OrderStatusShipped || r.State.PaymentStatus != domain.PaymentStatusCaptured {
+	if err != nil || r.State.Status != domain.OrderStatusFulfilled || r.State.PaymentStatus != domain.PaymentStatusCaptured {
 		t.Fatalf("ship: %+v %v", r.State, err)
 	}
-	if _, err := ops.Ship(e.ctx, shipped, "DHL", "TRACK-1", admin); err != nil || e.sim.Calls("capture") != 1 {
-		t.Fatalf("repeated ship: %v, %d captures", err, e.sim.Calls("capture"))
+	if _, err := ops.Ship(e.ctx, shipped, "DHL", "TRACK-1", admin); err != nil || e.sim.Calls("capture_part") != 1 {
+		t.Fatalf("repeated ship: %v, %d captures", err, e.sim.Calls("capture_part"))
 	}
 	if _, err := ops.Cancel(e.ctx, shipped, "", admin); !errors.Is(err, domain.ErrIllegalTransition) {
 		t.Fatalf("cancel after shipment: %v", err)
@@ -101,7 +101,7 @@ func TestShipAndCancelRace(t *testing.T) {
 		o := e.orderState(id)
 		switch {
 		case shipErr == nil && errors.Is(cancelErr, domain.ErrIllegalTransition):
-			if o.Status != domain.OrderStatusShipped || o.PaymentStatus != domain.PaymentStatusCaptured {
+			if o.Status != domain.OrderStatusFulfilled || o.PaymentStatus != domain.PaymentStatusCaptured {
 				t.Fatalf("round %d: ship won but order %s/%s", i, o.Status, o.PaymentStatus)
 			}
 		case cancelErr == nil && errors.Is(shipErr, domain.ErrIllegalTransition):
