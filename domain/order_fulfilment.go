@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -963,4 +964,20 @@ func afterPaymentAt(e Event) (time.Time, bool) {
 		return e.At, true
 	}
 	return time.Time{}, false
+}
+
+// A return's id starts with its order's id, so that a return id alone finds its order
+// stream: "<orderId>.ret-<suffix>", the suffix never containing the separator.
+const returnIDSep = ".ret-"
+
+// NewReturnID is the id of a return of an order.
+func NewReturnID(orderID, suffix string) string { return orderID + returnIDSep + suffix }
+
+// ReturnOrderID is the order a return id belongs to; false when it is no return id.
+func ReturnOrderID(returnID string) (string, bool) {
+	i := strings.LastIndex(returnID, returnIDSep)
+	if i <= 0 || i+len(returnIDSep) == len(returnID) {
+		return "", false
+	}
+	return returnID[:i], true
 }

@@ -243,7 +243,7 @@ func whole(s domain.Order, lines []domain.LineQuantity) bool {
 // within the return window after delivery, or by an admin at any time.
 func (o *Ops) RequestReturn(ctx context.Context, orderID string, lines []domain.ReturnLine, meta commands.Meta) (orderResult, domain.Return, error) {
 	defer o.locks.Lock(orderID)()
-	rid := orderID + returnSep + strings.ReplaceAll(derivedID("", orderID, meta.IdempotencyKey, "return"), "-", "")[:16]
+	rid := domain.NewReturnID(orderID, strings.ReplaceAll(derivedID("", orderID, meta.IdempotencyKey, "return"), "-", "")[:16])
 	cmd := domain.RequestReturn{OrderID: orderID, ReturnID: rid, Lines: lines, ByAdmin: meta.Customer == "", Window: o.returnWindow()}
 	r, err := commands.Execute(ctx, o.rt, orders, cmd, firstMeta(orderID, meta, "return"))
 	if err != nil {
@@ -253,17 +253,13 @@ func (o *Ops) RequestReturn(ctx context.Context, orderID string, lines []domain.
 	return r, ret, nil
 }
 
-// returnSep separates the order id from a return's own part in a return id, so a return
-// id alone finds its order.
-const returnSep = ".ret-"
-
 // ReturnOrder is the order a return id belongs to.
 func ReturnOrder(returnID string) (string, error) {
-	i := strings.LastIndex(returnID, returnSep)
-	if i <= 0 {
+	id, ok := domain.ReturnOrderID(returnID)
+	if !ok {
 		return "", fmt.Errorf("%w: return %s does not exist", domain.ErrNotFound, returnID)
 	}
-	return returnID[:i], nil
+	return id, nil
 }
 
 func (o *Ops) returnWindow() time.Duration {

@@ -231,6 +231,8 @@ func (a *API) Register(r chi.Router) {
 			r.Get("/v1/orders", a.listOrders)
 			r.Get("/v1/orders/{id}", a.getOrder)
 			r.Get("/v1/orders/{id}/events", a.orderEvents)
+			r.Get("/v1/orders/{id}/returns", a.listReturns)
+			r.Get("/v1/returns/{rid}", a.getReturn)
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(auth.Require(rolesInventory...))

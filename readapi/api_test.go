@@ -122,7 +122,7 @@ func required(op readapi.Operation) string {
 }
 
 func fill(path string, sh shop) string {
-	return strings.NewReplacer("{id}", sh.aliceOrder, "{sku}", "TEE-1", "{name}", "catalog").Replace(
+	return strings.NewReplacer("{id}", sh.aliceOrder, "{rid}", sh.aliceReturn, "{sku}", "TEE-1", "{name}", "catalog").Replace(
 		strings.Replace(path, "/v1/products/{id}", "/v1/products/p-tee", 1))
 }
 
@@ -143,7 +143,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				want = http.StatusUnauthorized
 			case !allowed:
 				want = http.StatusForbidden
-			case (who == "customer" || who == "bob") && strings.HasPrefix(op.Path, "/v1/orders/{id}"):
+			case (who == "customer" || who == "bob") && (strings.HasPrefix(op.Path, "/v1/orders/{id}") || strings.HasPrefix(op.Path, "/v1/returns/{rid}")):
 				want = http.StatusNotFound // alice's order
 			case op.Method == "POST":
 				want = http.StatusAccepted

@@ -2,6 +2,7 @@ package readapi
 
 import (
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
@@ -38,6 +39,11 @@ var operations = []operation{
 		"Someone else's order answers 404 to a customer. version is the order stream's 0-based version, the command API's ETag. With asOf or version the order is rebuilt from its event stream (not the read model) and Orderengine-Position is the log's head.", []int{404, 503}},
 	{"GET", "/v1/orders/{id}/events", "The order's full event history", "Orders", rolesOrders, orderEventsParams, nil, 200, OrderHistory{},
 		"Every event of order-{id}, checkout-{id} (the saga), checkoutrequest-{id} and the order's payment stream, plus the events of its SKUs' inventory streams and its coupon's promotion stream whose correlationId or data.orderId is the order id, in global position order, with metadata (actor, correlation, causation, recorded time, chain hash) and a chain check of each stream read. Read from the event store: never stale.", []int{404, 503}},
+
+	{"GET", "/v1/orders/{id}/returns", "The order's returns", "Orders", rolesOrders, returnsParams, nil, 200, ReturnList{},
+		"The owner, admins and auditors; someone else's order answers 404 to a customer. From the orders read model.", []int{404, 503}},
+	{"GET", "/v1/returns/{rid}", "A return", "Orders", rolesOrders, returnsParams, nil, 200, domain.Return{},
+		"The owner, admins and auditors (someone else's return answers 404 to a customer). A return id is <orderId>.ret-<suffix>. From the orders read model.", []int{404, 503}},
 
 	{"GET", "/v1/inventory", "Stock by SKU, lowest available first", "Stock", rolesInventory, stockListParams, nil, 200, readmodel.Page[readmodel.StockItem]{}, "", nil},
 	{"GET", "/v1/inventory/{sku}", "A SKU's stock in total and per warehouse", "Stock", rolesInventory, stockParams, nil, 200, readmodel.StockItem{}, "", []int{404}},
@@ -85,7 +91,7 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 		Name(readmodel.Page[readmodel.Order]{}, "OrderPage").Name(readmodel.Page[readmodel.StockItem]{}, "StockItemPage").
 		Name(search.Result{}, "SearchResult").Name(search.Hit{}, "SearchHit").Name(search.Suggestion{}, "Suggestion").
 		Name(Event{}, "StoredEvent").Name(rebuildBody{}, "RebuildOptions").Name(projections.Status{}, "ProjectionState").
-		Name(ProjectionView{}, "ProjectionStatus")
+		Name(ProjectionView{}, "ProjectionStatus").Name(domain.Return{}, "Return")
 	s.Annotate("OrderSummary", "status", map[string]any{"enum": orderStatuses}).
 		Annotate("OrderView", "status", map[string]any{"enum": orderStatuses}).
 		Annotate("OrderSummary", "version", map[string]any{"description": "the order stream's 0-based version (the command API's ETag)"}).

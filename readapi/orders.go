@@ -21,6 +21,8 @@ import (
 var orderStatuses = []string{
 	string(domain.OrderStatusPending), string(domain.OrderStatusPaid), string(domain.OrderStatusShipped),
 	string(domain.OrderStatusDelivered), string(domain.OrderStatusCancelled),
+	string(domain.OrderStatusPartiallyFulfilled), string(domain.OrderStatusFulfilled),
+	string(domain.OrderStatusPartiallyReturned), string(domain.OrderStatusReturned),
 }
 
 var ordersParams = []param{
@@ -217,6 +219,10 @@ func (a *API) foldOrder(recs []eventstore.RecordedEvent, keep func(eventstore.Re
 	out.CouponCode, out.PaymentID = s.CouponCode, s.PaymentID
 	out.ShippingAddress, out.BillingAddress, out.Shipment = s.ShippingAddress, s.BillingAddress, s.Shipment
 	out.CancelReason, out.Refunds, out.Lines = s.CancelReason, s.Refunds, s.Lines
+	out.Progress, out.Fulfillments, out.Returns = s.Progress, s.Fulfillments, s.Returns
+	if s.DeliveredAt != nil && out.DeliveredAt.IsZero() {
+		out.DeliveredAt = *s.DeliveredAt
+	}
 	out.LineCount = int64(len(s.Lines))
 	for _, l := range s.Lines {
 		out.ItemCount += l.Quantity

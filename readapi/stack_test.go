@@ -39,6 +39,7 @@ type stack struct {
 	ctx     context.Context
 	store   *sqlite.Store
 	svc     *commands.Service
+	rt      *commands.Runtime
 	co      *checkout.Checkout
 	db      *projections.DB
 	runners []*projections.Runner
@@ -70,7 +71,7 @@ func newStack(t *testing.T, cfg func(*readapi.Config)) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, ctx: ctx, store: store, svc: svc, co: co, db: db, search: &fakeSearch{}}
+	s := &stack{t: t, ctx: ctx, store: store, svc: svc, rt: rt, co: co, db: db, search: &fakeSearch{}}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, p := range readmodel.All() {
@@ -245,6 +246,7 @@ func (s *stack) order(customer, payToken string, items ...item) (string, uint64)
 // declined) and bob's one.
 type shop struct {
 	aliceOrder, aliceDeclined, bobOrder string
+	aliceReturn                         string // a return requested of alice's shipped order
 	head                                uint64
 }
 
@@ -257,7 +259,8 @@ func (s *stack) seedShop() shop {
 	var sh shop
 	sh.aliceOrder, _ = s.order("alice", payment.TokenVisa, item{"TEE-1", 2}, item{"MUG-1", 1})
 	sh.bobOrder, _ = s.order("bob", payment.TokenVisa, item{"TEE-1", 1})
-	sh.aliceDeclined, sh.head = s.order("alice", payment.TokenDecline, item{"SOCK-1", 1})
+	sh.aliceDeclined, _ = s.order("alice", payment.TokenDecline, item{"SOCK-1", 1})
+	sh.aliceReturn, sh.head = s.shipAndReturn(sh.aliceOrder)
 	return sh
 }
 
@@ -381,4 +384,31 @@ func (f *fakeSearch) Position(context.Context) (uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.pos, nil
+}
+
+// shipAndReturn ships every line of an order in one parcel, delivers it and has an admin
+// request the return of one unit; the money steps are recorded on the order only.
+func (s *stack) shipAndReturn(orderID string) (string, uint64) {
+	s.t.Helper()
+	admin := commands.Meta{Actor: "admin", CorrelationID: orderID}
+	o, err := commands.Load(s.ctx, s.rt, domain.NewOrderDecider(), orderID)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	rid := domain.NewReturnID(orderID, "r1")
+	for _, c := range []domain.OrderCommand{
+		domain.FulfilOrder{OrderID: orderID, FulfillmentID: "f1", Lines: o.State.UnfulfilledLines(), Carrier: "DHL", TrackingNumber: "T1"},
+		domain.MarkFulfillmentCaptured{OrderID: orderID, FulfillmentID: "f1"},
+		domain.DeliverFulfillment{OrderID: orderID, FulfillmentID: "f1"},
+		domain.RequestReturn{OrderID: orderID, ReturnID: rid, Lines: []domain.ReturnLine{{SKU: o.State.Lines[0].SKU, Quantity: 1, Reason: "too small"}}, ByAdmin: true},
+	} {
+		if _, err := commands.Execute(s.ctx, s.rt, domain.NewOrderDecider(), c, admin); err != nil {
+			s.t.Fatalf("%T: %v", c, err)
+		}
+	}
+	head, err := s.store.Head(s.ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return rid, head
 }

@@ -35,6 +35,12 @@ type Config struct {
 	Cancellations   Cancellations
 	Fulfilment      Fulfilment
 	Refunds         Refunds
+	// Parcels, LineCancellations, Returns and LineRefunds run fulfilment in parts,
+	// cancellation of lines, returns and refunds by line.
+	Parcels           Parcels
+	LineCancellations LineCancellations
+	Returns           Returns
+	LineRefunds       LineRefunds
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
 	// RateLimit bounds cart and order writes (zero value: DefaultRateLimit()).
@@ -51,22 +57,26 @@ type Config struct {
 
 // API is the command API's HTTP handler.
 type API struct {
-	svc      *commands.Service
-	ver      *auth.Verifier
-	idem     IdempotencyStore
-	co       Checkout
-	webhooks PaymentWebhooks
-	cancels  Cancellations
-	fulfil   Fulfilment
-	refunds  Refunds
-	maxBody  int64
-	limit    *rateLimiter
-	wait     time.Duration
-	maxWait  time.Duration
-	log      *slog.Logger
-	now      func() time.Time
-	router   chi.Router
-	openapi  func() []byte
+	svc         *commands.Service
+	ver         *auth.Verifier
+	idem        IdempotencyStore
+	co          Checkout
+	webhooks    PaymentWebhooks
+	cancels     Cancellations
+	fulfil      Fulfilment
+	refunds     Refunds
+	parcels     Parcels
+	lineCancels LineCancellations
+	returns     Returns
+	lineRefunds LineRefunds
+	maxBody     int64
+	limit       *rateLimiter
+	wait        time.Duration
+	maxWait     time.Duration
+	log         *slog.Logger
+	now         func() time.Time
+	router      chi.Router
+	openapi     func() []byte
 }
 
 // New builds the API.
@@ -95,6 +105,7 @@ func New(c Config) (*API, error) {
 	a := &API{
 		svc: c.Service, ver: c.Verifier, idem: c.Idempotency, co: c.Checkout,
 		webhooks: c.PaymentWebhooks, cancels: c.Cancellations, fulfil: c.Fulfilment, refunds: c.Refunds,
+		parcels: c.Parcels, lineCancels: c.LineCancellations, returns: c.Returns, lineRefunds: c.LineRefunds,
 		maxBody: c.MaxBodyBytes, limit: newRateLimiter(c.RateLimit, c.Now),
 		wait: c.OrderWait, maxWait: c.MaxOrderWait, log: c.Logger, now: c.Now,
 		openapi: mergedOpenAPI(c.OpenAPIMerge),
@@ -139,6 +150,11 @@ func (a *API) Register(r chi.Router) {
 			r.Post("/v1/orders/{id}/shipments", a.idempotent(a.shipOrder))
 			r.Post("/v1/orders/{id}/deliveries", a.idempotent(a.deliverOrder))
 			r.Post("/v1/orders/{id}/refunds", a.idempotent(a.refundOrder))
+			r.Post("/v1/orders/{id}/fulfillments", a.idempotent(a.fulfilOrder))
+			r.Post("/v1/orders/{id}/fulfillments/{fid}/delivery", a.idempotent(a.deliverFulfillment))
+			r.Post("/v1/returns/{rid}/approve", a.idempotent(a.approveReturn))
+			r.Post("/v1/returns/{rid}/reject", a.idempotent(a.rejectReturn))
+			r.Post("/v1/returns/{rid}/receive", a.idempotent(a.receiveReturn))
 		})
 
 		// Carts and checkout: customers (their own) and admins (any).
@@ -157,6 +173,7 @@ func (a *API) Register(r chi.Router) {
 				r.Put("/v1/carts/{id}/shipping-address", a.setShippingAddress())
 				r.Post("/v1/orders", a.idempotent(a.placeOrder))
 				r.Post("/v1/orders/{id}/cancel", a.idempotent(a.cancelOrder))
+				r.Post("/v1/orders/{id}/returns", a.idempotent(a.requestReturn))
 			})
 		})
 	})

@@ -79,7 +79,10 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 		Name(updateVariantBody{}, "UpdateVariant").Name(archiveBody{}, "ArchiveProduct").Name(receiptBody{}, "StockReceipt").
 		Name(adjustmentBody{}, "StockAdjustment").Name(promotionBody{}, "CreatePromotion").Name(createCartBody{}, "CreateCart").
 		Name(addItemBody{}, "AddItem").Name(quantityBody{}, "ChangeQuantity").Name(couponBody{}, "ApplyCoupon").
-		Name(placeOrderBody{}, "PlaceOrder").Name(reasonBody{}, "CancelOrder").Name(shipmentBody{}, "ShipOrder").
+		Name(placeOrderBody{}, "PlaceOrder").Name(cancelBody{}, "CancelOrder").Name(shipmentBody{}, "ShipOrder").
+		Name(fulfillmentBody{}, "FulfilOrder").Name(lineBody{}, "LineQuantityRequest").Name(returnBody{}, "RequestReturn").
+		Name(returnLineBody{}, "ReturnLineRequest").Name(rejectBody{}, "RejectReturn").Name(receiveBody{}, "ReceiveReturn").
+		Name(receiveLineBody{}, "ReceiveLineRequest").Name(refundLineBody{}, "RefundLineRequest").Name(domain.Return{}, "Return").
 		Name(refundBody{}, "RefundOrder").Name(inventoryView{}, "Inventory").Name(domain.Promotion{}, "PromotionState").
 		Name(checkout.Status{}, "CheckoutStatus").Name(placedOrder{}, "PlacedOrder").Name(struct {
 		Token string `json:"token"`
@@ -87,10 +90,12 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 	s.Name(payment.WebhookEvent{}, "PaymentWebhook")
 	enum := func(vals ...any) map[string]any { return map[string]any{"enum": vals} }
 	s.Annotate("Order", "status", enum(domain.OrderStatusPending, domain.OrderStatusPaid, domain.OrderStatusShipped,
-		domain.OrderStatusDelivered, domain.OrderStatusCancelled)).
+		domain.OrderStatusDelivered, domain.OrderStatusCancelled, domain.OrderStatusPartiallyFulfilled, domain.OrderStatusFulfilled,
+		domain.OrderStatusPartiallyReturned, domain.OrderStatusReturned)).
+		Annotate("Return", "status", enum(domain.ReturnRequested, domain.ReturnApproved, domain.ReturnRejected, domain.ReturnReceived)).
 		Annotate("Order", "paymentStatus", enum(domain.PaymentStatusPending, domain.PaymentStatusAuthorized, domain.PaymentStatusFailed,
 			domain.PaymentStatusVoided, domain.PaymentStatusCaptured, domain.PaymentStatusPartiallyRefunded, domain.PaymentStatusRefunded)).
-		Annotate("Order", "fulfillmentStatus", enum(domain.FulfillmentUnfulfilled, domain.FulfillmentShipped, domain.FulfillmentDelivered)).
+		Annotate("Order", "fulfillmentStatus", enum(domain.FulfillmentUnfulfilled, domain.FulfillmentPartial, domain.FulfillmentShipped, domain.FulfillmentDelivered)).
 		Annotate("Cart", "status", enum(domain.CartStatusOpen, domain.CartStatusCheckedOut)).
 		Annotate("CreatePromotion", "kind", enum(domain.CouponPercent, domain.CouponFixed)).
 		Annotate("CheckoutStatus", "step", enum(checkout.StepPending, checkout.StepReserveStock, checkout.StepRedeemCoupon,
@@ -141,8 +146,22 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 			Params: idemMatch, Body: shipmentBody{}, Responses: ok(200, "the order", domain.Order{}), Errors: append(errsUpdate, 503)},
 		{Method: "POST", Path: "/v1/orders/{id}/deliveries", Tag: fulfil, Summary: "Mark an order delivered", Roles: admin, Params: idemMatch,
 			Responses: ok(200, "the order", domain.Order{}), Errors: []int{400, 404, 409, 412, 503}},
-		{Method: "POST", Path: "/v1/orders/{id}/refunds", Tag: fulfil, Summary: "Refund an order, partly or fully", Roles: admin,
-			Params: idemMatch, Body: refundBody{}, Responses: ok(200, "the order", domain.Order{}), Errors: append(errsUpdate, 503)},
+		{Method: "POST", Path: "/v1/orders/{id}/refunds", Tag: fulfil, Summary: "Refund an order: an amount, or lines", Roles: admin,
+			Description: "Either {amount} or {lines, refundShipping?} (a goodwill refund by line without a return; restock marks units that came back). Never more than captured and not yet refunded, per line and in total (409).",
+			Params:      idemMatch, Body: refundBody{}, Responses: ok(200, "the order", domain.Order{}), Errors: append(errsUpdate, 503)},
+		{Method: "POST", Path: "/v1/orders/{id}/fulfillments", Tag: fulfil, Summary: "Ship a parcel of some units", Roles: admin,
+			Description: "Captures the lines' share of the authorization (the shipping with the first parcel); the order becomes partially_fulfilled or fulfilled. More than is left to fulfil → 409.",
+			Params:      idemMatch, Body: fulfillmentBody{}, Responses: created("the order", domain.Order{}), Errors: append(errsUpdate, 503)},
+		{Method: "POST", Path: "/v1/orders/{id}/fulfillments/{fid}/delivery", Tag: fulfil, Summary: "Mark a parcel delivered", Roles: admin,
+			Description: "The order is delivered when every unit has shipped and every parcel arrived.",
+			Params:      idemMatch, Responses: ok(200, "the order", domain.Order{}), Errors: []int{400, 404, 409, 412, 503}},
+		{Method: "POST", Path: "/v1/returns/{rid}/approve", Tag: fulfil, Summary: "Approve a return", Roles: admin, Params: idem,
+			Responses: ok(200, "the return", domain.Return{}), Errors: []int{400, 404, 409, 503}},
+		{Method: "POST", Path: "/v1/returns/{rid}/reject", Tag: fulfil, Summary: "Reject a return", Roles: admin, Params: idem,
+			Body: rejectBody{}, Responses: ok(200, "the return", domain.Return{}), Errors: []int{400, 404, 409, 413, 415, 422, 503}},
+		{Method: "POST", Path: "/v1/returns/{rid}/receive", Tag: fulfil, Summary: "Receive a return: restock and refund", Roles: admin,
+			Description: "Units marked restock go back to the warehouse (sellable at once); the received units are refunded (unit price after its discount share, plus its tax share; the shipping only with refundShipping). The order becomes partially_returned or returned.",
+			Params:      idem, Body: receiveBody{}, Responses: ok(200, "the return", domain.Return{}), Errors: []int{400, 404, 409, 413, 415, 422, 503}},
 
 		{Method: "POST", Path: "/v1/carts", Tag: carts, Summary: "Open a cart", Roles: customer, Params: idem, Body: createCartBody{},
 			Description: "A customer's cart is theirs (customerId may only name an admin's customer).",
@@ -173,8 +192,12 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 			Responses: map[int]httpapi.Response{200: {Description: "the checkout", Body: checkout.Status{},
 				Headers: map[string]httpapi.Header{"Cache-Control": {Description: "no-store", Schema: str}}}},
 			Errors: []int{404, 503}},
-		{Method: "POST", Path: "/v1/orders/{id}/cancel", Tag: orders, Summary: "Cancel an order", Roles: customer, Params: idemMatch,
-			Body: reasonBody{}, BodyOptional: true, Responses: ok(200, "the order", domain.Order{}), Errors: append(errsUpdate, 503)},
+		{Method: "POST", Path: "/v1/orders/{id}/cancel", Tag: orders, Summary: "Cancel an order, or some of its unfulfilled units", Roles: customer,
+			Description: "Without lines: the whole order when nothing has shipped, else every unfulfilled unit. With lines: those units (their stock goes back, their share of the authorization is released, the totals shrink).",
+			Params:      idemMatch, Body: cancelBody{}, BodyOptional: true, Responses: ok(200, "the order", domain.Order{}), Errors: append(errsUpdate, 503)},
+		{Method: "POST", Path: "/v1/orders/{id}/returns", Tag: orders, Summary: "Request a return", Roles: customer,
+			Description: "By the owning customer within the return window after delivery, or by an admin. At most what shipped and is not already returned (409).",
+			Params:      idem, Body: returnBody{}, Responses: created("the return", domain.Return{}), Errors: append(errsUpdate, 503)},
 	}
 }
 

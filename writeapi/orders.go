@@ -162,16 +162,31 @@ type reasonBody struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// cancelBody cancels the whole order, or with lines only those unfulfilled units.
+type cancelBody struct {
+	Reason string     `json:"reason,omitempty"`
+	Lines  []lineBody `json:"lines,omitempty"`
+}
+
 // orderOp runs an operation on an order the caller may reach, then answers with the
 // order.
 func (a *API) orderOp(w http.ResponseWriter, r *http.Request, body any, op func(ctx context.Context, id string, meta commands.Meta) error) {
+	if a.orderCheck(w, r, body, op) {
+		meta, _ := a.meta(r)
+		a.writeOrder(w, r, chi.URLParam(r, "id"), meta, http.StatusOK, nil)
+	}
+}
+
+// orderCheck decodes body, checks that the caller may reach the order (and If-Match), and
+// runs op; on failure it answers with the problem and returns false.
+func (a *API) orderCheck(w http.ResponseWriter, r *http.Request, body any, op func(ctx context.Context, id string, meta commands.Meta) error) bool {
 	meta, err := a.meta(r)
 	if err == nil && body != nil {
 		err = a.decode(w, r, body)
 	}
 	if err != nil {
 		a.fail(w, r, err)
-		return
+		return false
 	}
 	id := chi.URLParam(r, "id")
 	l, err := a.svc.Order(r.Context(), id, meta)
@@ -183,20 +198,27 @@ func (a *API) orderOp(w http.ResponseWriter, r *http.Request, body any, op func(
 	}
 	if err != nil {
 		a.fail(w, r, err)
-		return
+		return false
 	}
-	a.writeOrder(w, r, id, meta, http.StatusOK, nil)
+	return true
 }
 
 func (a *API) cancelOrder(w http.ResponseWriter, r *http.Request) {
 	if !available(w, r, a.cancels != nil, "order cancellation") {
 		return
 	}
-	var b reasonBody
+	var b cancelBody
 	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
 		reason := b.Reason
 		if reason == "" {
 			reason = "cancelled by " + meta.Actor
+		}
+		if len(b.Lines) > 0 {
+			if a.lineCancels == nil {
+				return errUnavailable("line cancellation")
+			}
+			_, err := a.lineCancels.CancelLines(ctx, id, lineQuantities(b.Lines), reason, meta)
+			return err
 		}
 		_, err := a.cancels.Cancel(ctx, id, reason, meta)
 		return err
@@ -229,9 +251,18 @@ func (a *API) deliverOrder(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// refundBody refunds an amount, or lines (with refundShipping) — exactly one of the two.
 type refundBody struct {
-	Amount domain.Money `json:"amount"`
-	Reason string       `json:"reason,omitempty"`
+	Amount         *domain.Money    `json:"amount,omitempty"`
+	Lines          []refundLineBody `json:"lines,omitempty"`
+	RefundShipping bool             `json:"refundShipping,omitempty"`
+	Reason         string           `json:"reason,omitempty"`
+}
+
+type refundLineBody struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+	Restock  bool   `json:"restock,omitempty"`
 }
 
 func (a *API) refundOrder(w http.ResponseWriter, r *http.Request) {
@@ -240,7 +271,20 @@ func (a *API) refundOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	var b refundBody
 	a.orderOp(w, r, &b, func(ctx context.Context, id string, meta commands.Meta) error {
-		_, err := a.refunds.Refund(ctx, id, b.Amount, b.Reason, meta)
+		switch {
+		case (b.Amount == nil) == (len(b.Lines) == 0):
+			return &domain.ValidationError{Problems: []domain.FieldProblem{{Field: "amount", Reason: "give either amount or lines"}}}
+		case b.Amount != nil:
+			_, err := a.refunds.Refund(ctx, id, *b.Amount, b.Reason, meta)
+			return err
+		case a.lineRefunds == nil:
+			return errUnavailable("refunds by line")
+		}
+		lines := make([]domain.RefundLine, len(b.Lines))
+		for i, l := range b.Lines {
+			lines[i] = domain.RefundLine{SKU: l.SKU, Quantity: l.Quantity, Restock: l.Restock}
+		}
+		_, err := a.lineRefunds.RefundLines(ctx, id, lines, b.RefundShipping, b.Reason, meta)
 		return err
 	})
 }

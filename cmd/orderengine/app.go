@@ -231,7 +231,8 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		f.rateLimit.Observer = a.business
 	}
 	api, err := writeapi.New(writeapi.Config{
-		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
+		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
+		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
 		Idempotency:  idempotency.New(a.store, idempotency.Options{}),
 		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps},
 	})

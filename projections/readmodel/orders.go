@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
@@ -17,7 +18,7 @@ type Orders struct{}
 var _ projections.Projection = Orders{}
 
 func (Orders) Name() string { return "orders" }
-func (Orders) Version() int { return 1 }
+func (Orders) Version() int { return 2 } // 2: after_sales (parcels, returns, per-line counts)
 
 var orderEvents = []string{
 	domain.OrderPlaced{}.EventType(), domain.OrderPaymentAuthorized{}.EventType(),
@@ -25,6 +26,11 @@ var orderEvents = []string{
 	domain.OrderPaymentCaptured{}.EventType(), domain.OrderPaymentVoided{}.EventType(),
 	domain.OrderShipped{}.EventType(), domain.OrderDelivered{}.EventType(),
 	domain.OrderCancelled{}.EventType(), domain.OrderRefunded{}.EventType(),
+	domain.OrderFulfilled{}.EventType(), domain.OrderFulfillmentCaptured{}.EventType(),
+	domain.OrderFulfillmentDelivered{}.EventType(), domain.OrderLinesCancelled{}.EventType(),
+	domain.OrderAuthorizationReleased{}.EventType(), domain.OrderReturnRequested{}.EventType(),
+	domain.OrderReturnApproved{}.EventType(), domain.OrderReturnRejected{}.EventType(),
+	domain.OrderReturnReceived{}.EventType(), domain.OrderRefundRequested{}.EventType(),
 }
 
 func (Orders) Filter() eventstore.Filter { return eventstore.Filter{EventTypes: orderEvents} }
@@ -62,6 +68,7 @@ func (Orders) Tables() []projections.Table {
 				cancel_reason      TEXT NOT NULL,
 				payment_failure    TEXT NOT NULL,
 				refunds            TEXT NOT NULL,
+				after_sales        TEXT NOT NULL,
 				line_count         BIGINT NOT NULL,
 				item_count         BIGINT NOT NULL,
 				placed_at          BIGINT NOT NULL,
@@ -112,7 +119,7 @@ type orderRow struct {
 const orderCols = `order_id, customer_id, cart_id, status, payment_status, fulfillment_status, currency,
 	subtotal, discount, net, tax, gross, shipping, grand_total, authorized, captured, refunded,
 	coupon_code, payment_id, shipping_address, billing_address, carrier, tracking_number,
-	shipped_at, delivered_at, cancelled_at, cancel_reason, payment_failure, refunds,
+	shipped_at, delivered_at, cancelled_at, cancel_reason, payment_failure, refunds, after_sales,
 	line_count, item_count, placed_at, updated_at, version, position`
 
 var orderColList = splitCols(orderCols)
@@ -144,8 +151,52 @@ func orderID(e domain.Event) string {
 		return d.OrderID
 	case domain.OrderRefunded:
 		return d.OrderID
+	case domain.OrderFulfilled:
+		return d.OrderID
+	case domain.OrderFulfillmentCaptured:
+		return d.OrderID
+	case domain.OrderFulfillmentDelivered:
+		return d.OrderID
+	case domain.OrderLinesCancelled:
+		return d.OrderID
+	case domain.OrderAuthorizationReleased:
+		return d.OrderID
+	case domain.OrderReturnRequested:
+		return d.OrderID
+	case domain.OrderReturnApproved:
+		return d.OrderID
+	case domain.OrderReturnRejected:
+		return d.OrderID
+	case domain.OrderReturnReceived:
+		return d.OrderID
+	case domain.OrderRefundRequested:
+		return d.OrderID
 	}
 	return ""
+}
+
+// afterSales is the part of an order's state after payment kept as one JSON column: the
+// per-line counts, parcels, returns, and money movements not settled yet, which the
+// order's fold needs to go on.
+type afterSales struct {
+	Progress         []domain.OrderLineProgress `json:"progress,omitempty"`
+	Fulfillments     []domain.Fulfillment       `json:"fulfillments,omitempty"`
+	Returns          []domain.Return            `json:"returns,omitempty"`
+	PendingRefunds   []domain.PendingRefund     `json:"pendingRefunds,omitempty"`
+	PendingReleases  []domain.PendingRelease    `json:"pendingReleases,omitempty"`
+	Cancellations    []string                   `json:"cancellations,omitempty"`
+	ShippingRefunded bool                       `json:"shippingRefunded,omitempty"`
+	DeliveredAt      *time.Time                 `json:"deliveredAt,omitempty"`
+}
+
+func afterSalesOf(o domain.Order) afterSales {
+	return afterSales{Progress: o.Progress, Fulfillments: o.Fulfillments, Returns: o.Returns, PendingRefunds: o.PendingRefunds,
+		PendingReleases: o.PendingReleases, Cancellations: o.Cancellations, ShippingRefunded: o.ShippingRefunded, DeliveredAt: o.DeliveredAt}
+}
+
+func (a afterSales) into(o *domain.Order) {
+	o.Progress, o.Fulfillments, o.Returns, o.PendingRefunds = a.Progress, a.Fulfillments, a.Returns, a.PendingRefunds
+	o.PendingReleases, o.Cancellations, o.ShippingRefunded, o.DeliveredAt = a.PendingReleases, a.Cancellations, a.ShippingRefunded, a.DeliveredAt
 }
 
 // Apply implements projections.Projection.
@@ -193,6 +244,9 @@ func (Orders) Apply(ctx context.Context, tx *projections.Tx, batch []projections
 		case domain.OrderCancelled:
 			r.cancelledAt = nanos(d.At)
 		}
+		if r.deliveredAt == 0 && r.o.DeliveredAt != nil { // the last parcel arrived
+			r.deliveredAt = nanos(*r.o.DeliveredAt)
+		}
 		r.version++
 		r.position = int64(e.Position)
 	}
@@ -211,7 +265,7 @@ func (Orders) Apply(ctx context.Context, tx *projections.Tx, batch []projections
 			t.Gross.Amount, t.Shipping.Amount, t.GrandTotal.Amount, o.Authorized.Amount, o.Captured.Amount,
 			o.Refunded.Amount, o.CouponCode, o.PaymentID, marshal(o.ShippingAddress), marshal(o.BillingAddress),
 			carrier, tracking, shippedAt, r.deliveredAt, r.cancelledAt, o.CancelReason, r.paymentFailure,
-			marshal(o.Refunds), r.lineCount, r.itemCount, nanos(o.PlacedAt), nanos(o.UpdatedAt), r.version, r.position})
+			marshal(o.Refunds), marshal(afterSalesOf(o)), r.lineCount, r.itemCount, nanos(o.PlacedAt), nanos(o.UpdatedAt), r.version, r.position})
 		for i, l := range r.placed {
 			lrows = append(lrows, []any{o.ID, int64(i), l.SKU, l.ProductID, l.Name, l.Quantity, l.UnitPrice.Amount,
 				l.Subtotal.Amount, l.Discount.Amount, l.Net.Amount, l.Tax.Amount, l.Gross.Amount, int64(l.TaxRate), l.TaxInclusive})
@@ -231,13 +285,14 @@ func scanOrderRow(r *sql.Rows) (*orderRow, error) {
 		sub, disc, net, tax, gross    int64
 		ship, grand, auth, capt, refd int64
 		shipAddr, billAddr, refunds   string
+		after                         string
 		carrier, tracking             string
 		shippedAt, placedAt, updated  int64
 	)
 	if err := r.Scan(&o.ID, &o.CustomerID, &o.CartID, &status, &pay, &ful, &o.Currency,
 		&sub, &disc, &net, &tax, &gross, &ship, &grand, &auth, &capt, &refd,
 		&o.CouponCode, &o.PaymentID, &shipAddr, &billAddr, &carrier, &tracking,
-		&shippedAt, &row.deliveredAt, &row.cancelledAt, &o.CancelReason, &row.paymentFailure, &refunds,
+		&shippedAt, &row.deliveredAt, &row.cancelledAt, &o.CancelReason, &row.paymentFailure, &refunds, &after,
 		&row.lineCount, &row.itemCount, &placedAt, &updated, &row.version, &row.position); err != nil {
 		return nil, err
 	}
@@ -257,5 +312,10 @@ func scanOrderRow(r *sql.Rows) (*orderRow, error) {
 			return nil, err
 		}
 	}
+	var as afterSales
+	if err := unmarshalOpt(after, &as); err != nil {
+		return nil, err
+	}
+	as.into(o)
 	return &row, nil
 }

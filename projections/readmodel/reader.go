@@ -347,11 +347,16 @@ type Order struct {
 	CancelReason      string           `json:"cancelReason,omitempty"`
 	PaymentFailure    string           `json:"paymentFailure,omitempty"`
 	Refunds           []domain.Refund  `json:"refunds,omitempty"`
-	LineCount         int64            `json:"lineCount"`
-	ItemCount         int64            `json:"itemCount"`
-	Lines             []domain.Line    `json:"lines,omitempty"`
-	PlacedAt          time.Time        `json:"placedAt"`
-	UpdatedAt         time.Time        `json:"updatedAt"`
+	// After payment: what happened to each line (fulfilled, cancelled, returned, restocked,
+	// refunded, with amounts), the parcels, and the returns.
+	Progress     []domain.OrderLineProgress `json:"progress,omitempty"`
+	Fulfillments []domain.Fulfillment       `json:"fulfillments,omitempty"`
+	Returns      []domain.Return            `json:"returns,omitempty"`
+	LineCount    int64                      `json:"lineCount"`
+	ItemCount    int64                      `json:"itemCount"`
+	Lines        []domain.Line              `json:"lines,omitempty"`
+	PlacedAt     time.Time                  `json:"placedAt"`
+	UpdatedAt    time.Time                  `json:"updatedAt"`
 	// Version is the order stream's 0-based version (the command API's ETag); Position
 	// is the last event's position.
 	Version  int64  `json:"version"`
@@ -467,6 +472,7 @@ func scanOrders(rows *sql.Rows) ([]Order, error) {
 			ShippingAddress: o.ShippingAddress, BillingAddress: o.BillingAddress, Shipment: o.Shipment,
 			DeliveredAt: fromNanos(r.deliveredAt), CancelledAt: fromNanos(r.cancelledAt),
 			CancelReason: o.CancelReason, PaymentFailure: r.paymentFailure, Refunds: o.Refunds,
+			Progress: o.Progress, Fulfillments: o.Fulfillments, Returns: o.Returns,
 			LineCount: r.lineCount, ItemCount: r.itemCount, PlacedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt,
 			Version: r.version - 1, Position: uint64(r.position), // the table counts events
 		})
