@@ -43,6 +43,7 @@ type appFlags struct {
 	reservationTTL time.Duration
 	webhookSecret  string
 	orderWait      time.Duration
+	returnWindow   time.Duration
 	lowStock       int
 	search         string
 	projections    string
@@ -72,6 +73,7 @@ func (f *appFlags) register(fs *flagSet) {
 	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")
 	fs.durationVar(&f.unreadyAfter, "unready-after", "ORDERENGINE_UNREADY_AFTER", 10*time.Second, "how long a background component may keep failing before /readyz answers 503")
 	fs.durationVar(&f.failAfter, "fail-after", "ORDERENGINE_FAIL_AFTER", 5*time.Minute, "how long a background component may keep failing before serve exits non-zero (0: never)")
+	fs.durationVar(&f.returnWindow, "return-window", "ORDERENGINE_RETURN_WINDOW", orderops.DefaultReturnWindow, "how long after delivery a customer may request a return (admins: any time)")
 }
 
 // app is the running engine: stores, command side and HTTP surface.
@@ -112,6 +114,9 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		if f.rateLimit, err = f.limits.rateLimit(); err != nil {
 			return nil, err
 		}
+	}
+	if f.returnWindow < 0 {
+		return nil, usagef("--return-window must not be negative")
 	}
 	authCfg, err := f.auth.config(c)
 	if err != nil {
@@ -204,7 +209,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		return nil, err
 	}
 	a.checkout = co
-	ops, err := orderops.New(orderops.Config{Runtime: rt, Gateway: a.gateway, Checkouts: co})
+	ops, err := orderops.New(orderops.Config{Runtime: rt, Gateway: a.gateway, Checkouts: co, ReturnWindow: f.returnWindow})
 	if err != nil {
 		return nil, err
 	}

@@ -114,6 +114,7 @@ func TestBadInput(t *testing.T) {
 		{"serve", "--no-such-flag"},
 		{"serve", "--events", "mysql://x"},
 		{"serve", "--log-level", "loud"},
+		{"serve", "--return-window", "-1h"},
 		{"serve", "extra-arg"},
 		{"audit"},
 		{"audit", "verify", "--stream", "not a stream"},
