@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/orderengine/orderengine/auth"
@@ -140,6 +142,57 @@ func TestE2EFulfilInPartsReturnRefund(t *testing.T) {
 			mug := e.stockHistory("FUL-MUG")
 			if mug.Available() != 5-1-1 {
 				t.Fatalf("mug available %d", mug.Available())
+			}
+		})
+	}
+}
+
+// TestE2EParallelFulfilmentsAndRefunds fires more parcels and line refunds than there are
+// units at one order at once: exactly the available units succeed, the rest are 409, and
+// the gateway captured and refunded each unit once.
+func TestE2EParallelFulfilmentsAndRefunds(t *testing.T) {
+	for _, tr := range tiers(t) {
+		t.Run(tr.name, func(t *testing.T) {
+			e := newE2E(t, tr.open(t), 0)
+			admin := e.token("root", auth.RoleAdmin)
+			alice := e.token("alice", auth.RoleCustomer)
+			e.product(admin, "PAR-1", 1500, 10)
+			r := e.must(201, e.placeOrder(alice, e.cart(alice, map[string]int64{"PAR-1": 3}), "tok_visa"))
+			id, _ := r.field("order", "id").(string)
+			grand := num(r, "order", "totals", "grandTotal", "amount")
+			fire := func(n int, path string, body func(i int) any) map[int]int {
+				var mu sync.Mutex
+				codes := map[int]int{}
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						r := e.do("POST", path, admin, body(i))
+						mu.Lock()
+						codes[r.status]++
+						mu.Unlock()
+					}()
+				}
+				wg.Wait()
+				return codes
+			}
+			codes := fire(8, "/v1/orders/"+id+"/fulfillments", func(i int) any {
+				return map[string]any{"lines": []any{map[string]any{"sku": "PAR-1", "quantity": 1}}, "carrier": "DHL", "trackingNumber": fmt.Sprint("P-", i)}
+			})
+			if codes[201] != 3 || codes[409] != 5 {
+				t.Fatalf("parallel parcels: %v", codes)
+			}
+			codes = fire(6, "/v1/orders/"+id+"/refunds", func(int) any {
+				return map[string]any{"lines": []any{map[string]any{"sku": "PAR-1", "quantity": 1}}, "refundShipping": true}
+			})
+			if codes[200] != 3 || codes[409] != 3 {
+				t.Fatalf("parallel refunds: %v", codes)
+			}
+			a := e.app.gateway.Authorizations(id)[0]
+			if a.Captured != grand || a.Refunded != grand || e.app.gateway.Calls("capture_part") != 3 || e.app.gateway.Calls("refund") != 3 {
+				t.Fatalf("gateway: captured %d refunded %d of %d (%d captures, %d refunds)", a.Captured, a.Refunded, grand,
+					e.app.gateway.Calls("capture_part"), e.app.gateway.Calls("refund"))
 			}
 		})
 	}
