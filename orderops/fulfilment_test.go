@@ -332,3 +332,36 @@ func TestReturnWindow(t *testing.T) {
 		t.Fatalf("an admin's return after the window: %v", err)
 	}
 }
+
+// TestSettlerFinishesWhatACrashLeft: nobody retries; the settler of a restarted process
+// finishes the capture, once.
+func TestSettlerFinishesWhatACrashLeft(t *testing.T) {
+	e := newEnv(t, payment.SimulatorConfig{AsyncDelay: -1})
+	e.product("TEE", 2000, 10)
+	id := e.orderOf(lq("TEE", 2))
+	lossy := &lossyGateway{Simulator: e.sim}
+	crashing, err := New(Config{Runtime: e.rt, Gateway: lossy, Checkouts: e.co})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy.lose.Store(1)
+	if _, err := crashing.Fulfil(e.ctx, id, FulfilInput{Lines: []domain.LineQuantity{lq("TEE", 1)}, Carrier: "DHL", TrackingNumber: "T"}, admin); !errors.Is(err, errLost) {
+		t.Fatalf("want the lost answer, got %v", err)
+	}
+	ctx, stop := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.ops.RunSettler(ctx, 10*time.Millisecond, func(context.Context) ([]string, error) { return []string{id}, nil }, nil)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.orderState(id).Pending() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	<-done
+	o := e.checkMoney(id)
+	if o.Pending() || e.sim.Calls("capture_part") != 1 || o.Captured.Amount != 2000+o.Totals.Shipping.Amount {
+		t.Fatalf("after the settler: pending %v, %d gateway captures, captured %v", o.Pending(), e.sim.Calls("capture_part"), o.Captured)
+	}
+}

@@ -58,6 +58,8 @@ type appFlags struct {
 	rateLimit  writeapi.RateLimit
 	tracing    *telemetry.Tracing
 	asyncDelay time.Duration
+	// settleEvery is how often pending order steps are swept (default 30 s).
+	settleEvery time.Duration
 }
 
 func (f *appFlags) register(fs *flagSet) {
@@ -100,6 +102,8 @@ type app struct {
 	tracing *telemetry.Tracing
 	// business holds the business metrics of /metrics.
 	business *telemetry.Business
+	// settle finishes money movements a crash left pending on orders (orderops settler).
+	settle func(ctx context.Context)
 }
 
 // newApp wires the engine from configuration; close releases what it opened.
@@ -213,8 +217,18 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, err
 	}
+	reader := readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(f.lowStock)})
+	// Orders the read model shows with a pending capture, partial void or refund (a crash
+	// between recording and settling it) are settled every 30 s (the first sweep 30 s after start).
+	a.settle = func(ctx context.Context) {
+		every := f.settleEvery
+		if every <= 0 {
+			every = 30 * time.Second
+		}
+		ops.RunSettler(ctx, every, func(ctx context.Context) ([]string, error) { return reader.PendingOrders(ctx, 100) }, log)
+	}
 	a.read, err = readapi.New(readapi.Config{
-		Reader:    readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(f.lowStock)}),
+		Reader:    reader,
 		Positions: a.rmdb, Verifier: ver, Events: a.store, Search: a.search,
 		Status: readapi.StatusFunc(func(context.Context) ([]projections.Status, error) {
 			return a.projectionStatus(), nil
@@ -325,6 +339,13 @@ func (a *app) run(ctx context.Context) error {
 		}
 		return a.forward.Run(ctx)
 	})
+	if a.settle != nil {
+		a.sup.Go(ctx, "order-settler", func(ctx context.Context, h *supervise.Health) error {
+			h.OK()
+			a.settle(ctx)
+			return nil
+		})
+	}
 	err := a.sup.Run(ctx)
 	cancel()
 	a.sup.Wait()

@@ -95,6 +95,7 @@ func newE2E(t *testing.T, store eventstore.Store, asyncDelay time.Duration) *e2e
 		store:          store,
 		rateLimit:      writeapi.RateLimit{PerUser: 10000, UserBurst: 10000, PerIP: 100000, IPBurst: 100000},
 		asyncDelay:     asyncDelay,
+		settleEvery:    200 * time.Millisecond,
 	}
 	a, err := newApp(context.Background(), c, f, newLogger(c, io.Discard))
 	if err != nil {

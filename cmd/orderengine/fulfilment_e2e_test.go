@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/commands"
+	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventregistry"
 )
 
 // num reads a JSON number at path as int64.
@@ -193,6 +198,47 @@ func TestE2EParallelFulfilmentsAndRefunds(t *testing.T) {
 			if a.Captured != grand || a.Refunded != grand || e.app.gateway.Calls("capture_part") != 3 || e.app.gateway.Calls("refund") != 3 {
 				t.Fatalf("gateway: captured %d refunded %d of %d (%d captures, %d refunds)", a.Captured, a.Refunded, grand,
 					e.app.gateway.Calls("capture_part"), e.app.gateway.Calls("refund"))
+			}
+		})
+	}
+}
+
+// TestE2ESettlerResumesACrashedFulfilment: a process recorded a parcel and died before the
+// gateway call; the running server's settler finds the order pending in the read model and
+// captures its share, once.
+func TestE2ESettlerResumesACrashedFulfilment(t *testing.T) {
+	for _, tr := range tiers(t) {
+		t.Run(tr.name, func(t *testing.T) {
+			e := newE2E(t, tr.open(t), 0)
+			admin := e.token("root", auth.RoleAdmin)
+			alice := e.token("alice", auth.RoleCustomer)
+			e.product(admin, "SET-1", 1500, 10)
+			r := e.must(201, e.placeOrder(alice, e.cart(alice, map[string]int64{"SET-1": 2}), "tok_visa"))
+			id, _ := r.field("order", "id").(string)
+			shipping := num(r, "order", "totals", "shipping", "amount")
+			// The crashed process's only trace: the recorded parcel.
+			rt := commands.NewRuntime(e.app.store, eventregistry.New(), commands.RuntimeOptions{})
+			if _, err := commands.Execute(context.Background(), rt, domain.NewOrderDecider(), domain.FulfilOrder{OrderID: id, FulfillmentID: "f-crashed",
+				Lines: []domain.LineQuantity{{SKU: "SET-1", Quantity: 1}}, Carrier: "DHL", TrackingNumber: "T"}, commands.Meta{Actor: "root", CorrelationID: id}); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				o := e.must(200, e.do("GET", "/v1/orders/"+id, admin, nil))
+				if num(o, "captured", "amount") == 1500+shipping {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("never settled: %s", short(o.body))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			time.Sleep(500 * time.Millisecond) // more sweeps must not capture again
+			if n := e.app.gateway.Calls("capture_part"); n != 1 {
+				t.Fatalf("%d gateway captures", n)
+			}
+			if a := e.app.gateway.Authorizations(id)[0]; a.Captured != 1500+shipping {
+				t.Fatalf("gateway captured %d", a.Captured)
 			}
 		})
 	}

@@ -69,6 +69,7 @@ func (Orders) Tables() []projections.Table {
 				payment_failure    TEXT NOT NULL,
 				refunds            TEXT NOT NULL,
 				after_sales        TEXT NOT NULL,
+				pending            BIGINT NOT NULL,
 				line_count         BIGINT NOT NULL,
 				item_count         BIGINT NOT NULL,
 				placed_at          BIGINT NOT NULL,
@@ -79,6 +80,7 @@ func (Orders) Tables() []projections.Table {
 			`CREATE INDEX {orders}_customer ON {orders} (customer_id, placed_at, order_id)`,
 			`CREATE INDEX {orders}_status ON {orders} (status, placed_at, order_id)`,
 			`CREATE INDEX {orders}_placed ON {orders} (placed_at, order_id)`,
+			`CREATE INDEX {orders}_pending ON {orders} (pending, order_id)`,
 		}},
 		{Name: "order_lines", Key: []string{"order_id", "line_no"}, DDL: []string{
 			`CREATE TABLE {order_lines} (
@@ -119,7 +121,7 @@ type orderRow struct {
 const orderCols = `order_id, customer_id, cart_id, status, payment_status, fulfillment_status, currency,
 	subtotal, discount, net, tax, gross, shipping, grand_total, authorized, captured, refunded,
 	coupon_code, payment_id, shipping_address, billing_address, carrier, tracking_number,
-	shipped_at, delivered_at, cancelled_at, cancel_reason, payment_failure, refunds, after_sales,
+	shipped_at, delivered_at, cancelled_at, cancel_reason, payment_failure, refunds, after_sales, pending,
 	line_count, item_count, placed_at, updated_at, version, position`
 
 var orderColList = splitCols(orderCols)
@@ -265,7 +267,7 @@ func (Orders) Apply(ctx context.Context, tx *projections.Tx, batch []projections
 			t.Gross.Amount, t.Shipping.Amount, t.GrandTotal.Amount, o.Authorized.Amount, o.Captured.Amount,
 			o.Refunded.Amount, o.CouponCode, o.PaymentID, marshal(o.ShippingAddress), marshal(o.BillingAddress),
 			carrier, tracking, shippedAt, r.deliveredAt, r.cancelledAt, o.CancelReason, r.paymentFailure,
-			marshal(o.Refunds), marshal(afterSalesOf(o)), r.lineCount, r.itemCount, nanos(o.PlacedAt), nanos(o.UpdatedAt), r.version, r.position})
+			marshal(o.Refunds), marshal(afterSalesOf(o)), boolInt(o.Pending()), r.lineCount, r.itemCount, nanos(o.PlacedAt), nanos(o.UpdatedAt), r.version, r.position})
 		for i, l := range r.placed {
 			lrows = append(lrows, []any{o.ID, int64(i), l.SKU, l.ProductID, l.Name, l.Quantity, l.UnitPrice.Amount,
 				l.Subtotal.Amount, l.Discount.Amount, l.Net.Amount, l.Tax.Amount, l.Gross.Amount, int64(l.TaxRate), l.TaxInclusive})
@@ -286,13 +288,14 @@ func scanOrderRow(r *sql.Rows) (*orderRow, error) {
 		ship, grand, auth, capt, refd int64
 		shipAddr, billAddr, refunds   string
 		after                         string
+		pending                       int64
 		carrier, tracking             string
 		shippedAt, placedAt, updated  int64
 	)
 	if err := r.Scan(&o.ID, &o.CustomerID, &o.CartID, &status, &pay, &ful, &o.Currency,
 		&sub, &disc, &net, &tax, &gross, &ship, &grand, &auth, &capt, &refd,
 		&o.CouponCode, &o.PaymentID, &shipAddr, &billAddr, &carrier, &tracking,
-		&shippedAt, &row.deliveredAt, &row.cancelledAt, &o.CancelReason, &row.paymentFailure, &refunds, &after,
+		&shippedAt, &row.deliveredAt, &row.cancelledAt, &o.CancelReason, &row.paymentFailure, &refunds, &after, &pending,
 		&row.lineCount, &row.itemCount, &placedAt, &updated, &row.version, &row.position); err != nil {
 		return nil, err
 	}
@@ -318,4 +321,11 @@ func scanOrderRow(r *sql.Rows) (*orderRow, error) {
 	}
 	as.into(o)
 	return &row, nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

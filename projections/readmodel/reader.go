@@ -739,3 +739,28 @@ func decodeCursor(s, sort string) (cursor, error) {
 	}
 	return c, nil
 }
+
+// PendingOrders lists (up to limit) orders with a money movement recorded but not settled
+// at the gateway (a capture, partial void or refund a crash interrupted), for a sweeper to
+// finish (orderops.Ops.Settle).
+func (r *Reader) PendingOrders(ctx context.Context, limit int) ([]string, error) {
+	v, err := r.db.View(ctx, Orders{})
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	rows, err := v.Query(ctx, `SELECT order_id FROM {orders} WHERE pending = 1 ORDER BY order_id LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
