@@ -233,6 +233,38 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(422, "POST", "/v1/orders/"+order+"/refunds", admin, map[string]any{"reason": "late"})
 	c.call(409, "POST", "/v1/orders/"+order+"/cancel", alice, map[string]any{})
 
+	// Parcels, a received return, a rejected one, and their reads.
+	r = c.call(201, "POST", "/v1/orders?wait=30s", alice, map[string]any{"cartId": e.cart(alice, map[string]int64{"MUG-1": 2}),
+		"shippingAddress": address, "payment": map[string]any{"token": "tok_visa"}})
+	order3, _ := r.field("order", "id").(string)
+	one := []any{map[string]any{"sku": "MUG-1", "quantity": 1}}
+	r = c.call(201, "POST", "/v1/orders/"+order3+"/fulfillments", admin, map[string]any{"lines": one, "warehouse": "main", "carrier": "DHL", "trackingNumber": "P1"})
+	fs, _ := r.field("fulfillments").([]any)
+	if len(fs) != 1 {
+		t.Fatalf("fulfillments: %s", r.body)
+	}
+	fid, _ := fs[0].(map[string]any)["id"].(string)
+	c.call(409, "POST", "/v1/orders/"+order3+"/fulfillments", admin, map[string]any{"lines": []any{map[string]any{"sku": "MUG-1", "quantity": 5}}, "carrier": "DHL", "trackingNumber": "P2"})
+	c.call(200, "POST", "/v1/orders/"+order3+"/fulfillments/"+fid+"/delivery", admin, nil)
+	c.call(404, "POST", "/v1/orders/"+order3+"/fulfillments/nope/delivery", admin, nil)
+	r = c.call(201, "POST", "/v1/orders/"+order3+"/returns", alice, map[string]any{"lines": []any{map[string]any{"sku": "MUG-1", "quantity": 1, "reason": "cracked"}}})
+	ret1, _ := r.field("id").(string)
+	c.call(409, "POST", "/v1/orders/"+order3+"/returns", alice, map[string]any{"lines": []any{map[string]any{"sku": "MUG-1", "quantity": 5}}})
+	c.call(200, "POST", "/v1/returns/"+ret1+"/approve", admin, nil)
+	c.call(404, "POST", "/v1/returns/nope/approve", admin, nil)
+	c.call(200, "POST", "/v1/returns/"+ret1+"/receive", admin, map[string]any{"lines": []any{map[string]any{"sku": "MUG-1", "quantity": 1, "restock": true}}})
+	c.call(422, "POST", "/v1/returns/"+ret1+"/receive", admin, map[string]any{})
+	c.call(200, "POST", "/v1/orders/"+order3+"/shipments", admin, map[string]any{"carrier": "DHL", "trackingNumber": "P2"})
+	r = c.call(201, "POST", "/v1/orders/"+order3+"/returns", admin, map[string]any{"lines": []any{map[string]any{"sku": "MUG-1", "quantity": 1}}})
+	ret2, _ := r.field("id").(string)
+	c.call(422, "POST", "/v1/returns/"+ret2+"/reject", admin, map[string]any{})
+	r = c.call(200, "POST", "/v1/returns/"+ret2+"/reject", admin, map[string]any{"reason": "worn"})
+	pos3 := r.header.Get("Orderengine-Position")
+	c.call(200, "GET", "/v1/orders/"+order3+"/returns?minPosition="+pos3, alice, nil)
+	c.call(404, "GET", "/v1/orders/"+order3+"/returns", bob, nil)
+	c.call(200, "GET", "/v1/returns/"+ret1+"?minPosition="+pos3, auditor, nil)
+	c.call(404, "GET", "/v1/returns/"+ret1, bob, nil)
+
 	// An asynchronous payment: 202 with Location and Retry-After, then the gateway's webhook.
 	cart2 := e.cart(alice, map[string]int64{"MUG-1": 1})
 	r = c.call(202, "POST", "/v1/orders?wait=200ms", alice, map[string]any{"cartId": cart2, "shippingAddress": address, "payment": map[string]any{"token": "tok_async"}})
