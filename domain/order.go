@@ -108,6 +108,7 @@ type Order struct {
 	PendingReleases  []PendingRelease    `json:"pendingReleases,omitempty"`
 	Cancellations    []string            `json:"cancellations,omitempty"` // settled line cancellations
 	ShippingRefunded bool                `json:"shippingRefunded,omitempty"`
+	AllShipped       bool                `json:"allShipped,omitempty"` // OrderShipped recorded after the last parcel
 	DeliveredAt      *time.Time          `json:"deliveredAt,omitempty"`
 	PlacedAt         time.Time           `json:"placedAt"`
 	UpdatedAt        time.Time           `json:"updatedAt"`
@@ -560,10 +561,18 @@ func (s *Order) apply(e Event) {
 		s.PaymentStatus = PaymentStatusVoided
 		s.UpdatedAt = e.At
 	case OrderShipped:
+		if len(s.Fulfillments) > 0 { // the whole order shipped in parcels: status and shipment are theirs
+			s.AllShipped, s.UpdatedAt = true, e.At
+			break
+		}
 		s.Status, s.FulfillmentStatus = OrderStatusShipped, FulfillmentShipped
 		s.Shipment = &Shipment{Carrier: e.Carrier, TrackingNumber: e.TrackingNumber, ShippedAt: e.At}
 		s.UpdatedAt = e.At
 	case OrderDelivered:
+		if len(s.Fulfillments) > 0 { // delivered parcel by parcel: the status is theirs
+			s.UpdatedAt = e.At
+			break
+		}
 		s.Status, s.FulfillmentStatus = OrderStatusDelivered, FulfillmentDelivered
 		s.UpdatedAt = e.At
 		if s.DeliveredAt == nil {

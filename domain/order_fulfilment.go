@@ -422,6 +422,40 @@ func (s Order) beyond(action, sku string, asked, left int64, what string) error 
 }
 
 func decideAfterPayment(s Order, c OrderCommand, now time.Time) ([]Event, error) {
+	evs, err := decideAfterPaymentStep(s, c, now)
+	if err != nil || len(evs) == 0 {
+		return evs, err
+	}
+	switch c.(type) {
+	case FulfilOrder, MarkFulfillmentCaptured, DeliverFulfillment, CancelOrderLines, MarkAuthorizationReleased:
+	default: // cannot complete a shipment or a delivery
+		return evs, nil
+	}
+	return append(evs, completion(s, FoldOrder(s, evs), evs, now)...), nil
+}
+
+// completion adds the whole-order events readers of the original lifecycle rely on
+// (integration events, webhooks): OrderShipped once every unit not cancelled has shipped
+// and its capture is settled, OrderDelivered once every parcel has arrived.
+func completion(before, after Order, decided []Event, now time.Time) []Event {
+	var out []Event
+	var active, fulfilled int64
+	for _, p := range after.Progress {
+		active += p.Ordered - p.Cancelled
+		fulfilled += p.Fulfilled
+	}
+	captured := !slices.ContainsFunc(after.Fulfillments, func(f Fulfillment) bool { return !f.Captured })
+	if !after.AllShipped && fulfilled > 0 && fulfilled == active && captured {
+		last := after.Fulfillments[len(after.Fulfillments)-1]
+		out = append(out, OrderShipped{OrderID: after.ID, Carrier: last.Carrier, TrackingNumber: last.TrackingNumber, At: now})
+	}
+	if before.DeliveredAt == nil && after.DeliveredAt != nil && !slices.ContainsFunc(decided, func(e Event) bool { _, ok := e.(OrderDelivered); return ok }) {
+		out = append(out, OrderDelivered{OrderID: after.ID, At: now})
+	}
+	return out
+}
+
+func decideAfterPaymentStep(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 	no := func(action, reason string) error { return illegal("order", s.ID, string(s.Status), action, reason) }
 	cur := s.Currency
 	switch c := c.(type) {

@@ -60,19 +60,28 @@ func TestOrderFulfilInParts(t *testing.T) {
 		}
 	})
 	c2 := OrderFulfillmentCaptured{OrderID: "o1", FulfillmentID: "f2", Amount: eur(2798), At: t0}
+	// The last capture completes the shipment: OrderShipped for readers of the whole order.
+	shipped := OrderShipped{OrderID: "o1", Carrier: "DHL", TrackingNumber: "T-f2", At: t0}
+	given(t, d, append(o1Paid, f1, c1, f2)...).when(MarkFulfillmentCaptured{OrderID: "o1", FulfillmentID: "f2"}).then(c2, shipped).
+		thenState(func(t *testing.T, o Order) {
+			if o.Status != OrderStatusFulfilled || !o.AllShipped {
+				t.Fatalf("after the last capture: %s", o.Status)
+			}
+		})
+	c2 = OrderFulfillmentCaptured{OrderID: "o1", FulfillmentID: "f2", Amount: eur(2798), At: t0}
 	d1 := OrderFulfillmentDelivered{OrderID: "o1", FulfillmentID: "f1", At: t0}
-	given(t, d, append(o1Paid, f1, c1, f2, c2)...).when(DeliverFulfillment{OrderID: "o1", FulfillmentID: "f1"}).then(d1).thenState(func(t *testing.T, o Order) {
+	given(t, d, append(o1Paid, f1, c1, f2, c2, shipped)...).when(DeliverFulfillment{OrderID: "o1", FulfillmentID: "f1"}).then(d1).thenState(func(t *testing.T, o Order) {
 		if o.Status != OrderStatusFulfilled || o.Captured != o.Authorized {
 			t.Fatalf("one of two parcels delivered: %s, captured %v of %v", o.Status, o.Captured, o.Authorized)
 		}
 	})
-	given(t, d, append(o1Paid, f1, c1, f2, c2, d1)...).when(DeliverFulfillment{OrderID: "o1", FulfillmentID: "f2"}).
-		then(OrderFulfillmentDelivered{OrderID: "o1", FulfillmentID: "f2", At: t0}).thenState(func(t *testing.T, o Order) {
+	given(t, d, append(o1Paid, f1, c1, f2, c2, shipped, d1)...).when(DeliverFulfillment{OrderID: "o1", FulfillmentID: "f2"}).
+		then(OrderFulfillmentDelivered{OrderID: "o1", FulfillmentID: "f2", At: t0}, OrderDelivered{OrderID: "o1", At: t0}).thenState(func(t *testing.T, o Order) {
 		if o.Status != OrderStatusDelivered || o.DeliveredAt == nil {
 			t.Fatalf("every parcel delivered: %s", o.Status)
 		}
 	})
-	given(t, d, append(o1Paid, f1, c1, f2, c2, d1)...).when(DeliverFulfillment{OrderID: "o1", FulfillmentID: "f1"}).thenNothing()
+	given(t, d, append(o1Paid, f1, c1, f2, c2, shipped, d1)...).when(DeliverFulfillment{OrderID: "o1", FulfillmentID: "f1"}).thenNothing()
 	given(t, d, append(o1Paid, f1)...).when(DeliverFulfillment{OrderID: "o1", FulfillmentID: "nope"}).thenError(ErrNotFound)
 }
 
@@ -112,7 +121,7 @@ func TestOrderReturns(t *testing.T) {
 		Carrier: "DHL", TrackingNumber: "T-f1", Amount: eur(5292), Shipping: eur(495), At: t0}
 	c1 := OrderFulfillmentCaptured{OrderID: "o1", FulfillmentID: "f1", Amount: eur(5292), At: t0}
 	d1 := OrderFulfillmentDelivered{OrderID: "o1", FulfillmentID: "f1", At: t0}
-	h := append(append([]Event{}, o1Paid...), f1, c1, d1)
+	h := append(append([]Event{}, o1Paid...), f1, c1, OrderShipped{OrderID: "o1", Carrier: "DHL", TrackingNumber: "T-f1", At: t0}, d1)
 	req := RequestReturn{OrderID: "o1", ReturnID: "r1", Lines: []ReturnLine{{SKU: "TEE-RED-M", Quantity: 1, Reason: "too small"}}, Window: 14 * 24 * time.Hour}
 	requested := OrderReturnRequested{OrderID: "o1", ReturnID: "r1", Lines: req.Lines, At: t0.Add(time.Hour)}
 	given(t, d, h...).at(t0.Add(time.Hour)).when(req).then(requested)
