@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/idempotency"
 )
 
 // allowLocalWebhooks lets endpoints point at an httptest receiver (http, loopback), as
@@ -107,4 +110,47 @@ func verifyHook(t *testing.T, key []byte, h receivedHook, order string) string {
 		t.Fatalf("%s for order %q, want %q: %s", ev.Type, ev.OrderID, order, h.body)
 	}
 	return ev.Type
+}
+
+// TestE2EIdempotencySweepDeletesExpiredRecords: with a short retention, the sweep that
+// serve runs deletes an Idempotency-Key record once it has expired, while the engine runs.
+func TestE2EIdempotencySweepDeletesExpiredRecords(t *testing.T) {
+	for _, tier := range tiers(t) {
+		t.Run(tier.name, func(t *testing.T) {
+			e := newE2E(t, tier.open(t), 0, func(f *appFlags) {
+				f.idempotencyTTL, f.sweepEvery = time.Second, 100*time.Millisecond
+			})
+			alice := e.token("alice", auth.RoleCustomer)
+			e.must(201, e.do("POST", "/v1/carts", alice, map[string]any{"currency": "EUR"}, "Idempotency-Key", "sweep-1"))
+			records := func() int {
+				recs, err := e.app.store.ReadAll(context.Background(), 0, 100, eventstore.Filter{StreamPrefix: idempotency.Category + "-"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				live := map[string]bool{}
+				for _, r := range recs {
+					live[r.Stream] = true
+				}
+				return len(live)
+			}
+			if n := records(); n != 1 {
+				t.Fatalf("%d idempotency records after a keyed request, want 1", n)
+			}
+			// Replayed while it lives.
+			if r := e.do("POST", "/v1/carts", alice, map[string]any{"currency": "EUR"}, "Idempotency-Key", "sweep-1"); r.header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("not replayed before expiry: %d %v", r.status, r.header)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for records() > 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the expired idempotency record is still in the log after 30s")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			r := e.must(200, e.do("GET", "/readyz", "", nil))
+			if !strings.Contains(string(r.body), `"idempotency-sweep"`) {
+				t.Fatalf("/readyz does not show the sweep: %s", r.body)
+			}
+		})
+	}
 }
