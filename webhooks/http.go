@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -20,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/idempotency"
 	"github.com/orderengine/orderengine/integration"
 	"github.com/orderengine/orderengine/problem"
@@ -81,12 +80,7 @@ func (a *API) Router() chi.Router {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	a.Register(r)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.NotFound("no route for "+r.Method+" "+r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
-	})
+	httpapi.Route(r)
 	return r
 }
 
@@ -122,8 +116,8 @@ type endpointView struct {
 
 type createBody struct {
 	URL         string   `json:"url"`
-	EventTypes  []string `json:"eventTypes"`
-	Description string   `json:"description"`
+	EventTypes  []string `json:"eventTypes,omitempty"`
+	Description string   `json:"description,omitempty"`
 }
 
 // idNamespace scopes endpoint ids derived from Idempotency-Keys.
@@ -143,7 +137,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	if key != "" {
 		if err := idempotency.ValidateKey(key); err != nil {
-			problem.Write(w, problem.New(http.StatusBadRequest, "validation", "Invalid Idempotency-Key", err.Error()))
+			httpapi.WriteProblem(w, r, problem.New(http.StatusBadRequest, "validation", "Invalid Idempotency-Key", err.Error()))
 			return
 		}
 		p, _ := auth.FromContext(r.Context())
@@ -154,7 +148,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		// A retried create: the endpoint exists; its secret was shown once and is not again.
 		ep, err = a.c.Endpoints.Get(r.Context(), n.ID)
 		if err == nil && (ep.URL != b.URL || !slices.Equal(ep.EventTypes, nonNil(b.EventTypes)) || ep.Description != b.Description) {
-			problem.Write(w, problem.New(http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency-Key reused",
+			httpapi.WriteProblem(w, r, problem.New(http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency-Key reused",
 				"this Idempotency-Key was used with a different request"))
 			return
 		}
@@ -207,10 +201,10 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 }
 
 type patchBody struct {
-	URL         *string   `json:"url"`
-	EventTypes  *[]string `json:"eventTypes"`
-	Description *string   `json:"description"`
-	Enabled     *bool     `json:"enabled"`
+	URL         *string   `json:"url,omitempty"`
+	EventTypes  *[]string `json:"eventTypes,omitempty"`
+	Description *string   `json:"description,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
 }
 
 func (a *API) patch(w http.ResponseWriter, r *http.Request) {
@@ -329,8 +323,8 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 }
 
 type replayBody struct {
-	FromPosition *uint64   `json:"fromPosition"`
-	FromTime     time.Time `json:"fromTime"`
+	FromPosition *uint64   `json:"fromPosition,omitempty"`
+	FromTime     time.Time `json:"fromTime,omitzero"`
 }
 
 func (a *API) replay(w http.ResponseWriter, r *http.Request) {
@@ -375,19 +369,9 @@ func (a *API) retry(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"deliveryId": id, "status": "scheduled"})
 }
 
-// --- request and response helpers (the conventions of writeapi) ---
+// --- request and response helpers (package httpapi's, as writeapi uses them) ---
 
-type requestError struct {
-	status int
-	slug   string
-	detail string
-}
-
-func (e *requestError) Error() string { return e.detail }
-
-func badRequest(format string, args ...any) error {
-	return &requestError{http.StatusBadRequest, "validation", fmt.Sprintf(format, args...)}
-}
+func badRequest(format string, args ...any) error { return httpapi.BadRequest(format, args...) }
 
 func noQuery(r *http.Request) error {
 	for k := range r.URL.Query() {
@@ -397,52 +381,17 @@ func noQuery(r *http.Request) error {
 }
 
 func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, &requestError{http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json"}
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.c.MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, &requestError{http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the request body is over the limit of %d bytes", a.c.MaxBodyBytes)}
-	}
-	if err != nil {
-		return nil, badRequest("reading the request body: %v", err)
-	}
-	return body, nil
+	return httpapi.ReadBody(w, r, a.c.MaxBodyBytes)
 }
 
-// decode strictly decodes one JSON object: unknown fields and trailing data are rejected.
+// decode strictly decodes one JSON object: unknown fields and trailing data are a 400,
+// missing required fields (json tags without omitempty) a 422.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	body, err := a.readBody(w, r)
 	if err != nil {
 		return err
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return badRequest("the request body is empty; send a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return badRequest("malformed JSON at byte %d", syn.Offset)
-		case errors.As(err, &typ):
-			return badRequest("field %q must be %s", typ.Field, typ.Type)
-		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return badRequest("%s is not accepted", strings.TrimPrefix(err.Error(), "json: "))
-		default:
-			return badRequest("invalid JSON: %v", err)
-		}
-	}
-	if dec.More() {
-		return badRequest("the body holds more than one JSON value")
-	}
-	return nil
+	return httpapi.DecodeStrict(body, dst, false)
 }
 
 // emptyBody accepts no body or an empty JSON object.
@@ -457,33 +406,25 @@ func (a *API) emptyBody(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+func writeJSON(w http.ResponseWriter, status int, body any) { httpapi.WriteJSON(w, status, body) }
+
+// problemOf maps this package's errors to problems.
+func problemOf(err error) (problem.Details, bool) {
+	switch {
+	case errors.Is(err, ErrForbiddenDestination):
+		return problem.New(http.StatusUnprocessableEntity, "forbidden-destination", "Destination not allowed", err.Error()), true
+	case errors.Is(err, ErrValidation):
+		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid request", err.Error()), true
+	case errors.Is(err, ErrNotFound):
+		return problem.NotFound(err.Error()), true
+	case errors.Is(err, ErrAlreadyExists):
+		return problem.New(http.StatusConflict, "already-exists", "Already exists", err.Error()), true
+	}
+	return problem.Details{}, false
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var re *requestError
-	var d problem.Details
-	switch {
-	case errors.As(err, &re):
-		d = problem.New(re.status, re.slug, http.StatusText(re.status), re.detail)
-	case errors.Is(err, ErrForbiddenDestination):
-		d = problem.New(http.StatusUnprocessableEntity, "forbidden-destination", "Destination not allowed", err.Error())
-	case errors.Is(err, ErrValidation):
-		d = problem.New(http.StatusUnprocessableEntity, "validation", "Invalid request", err.Error())
-	case errors.Is(err, ErrNotFound):
-		d = problem.NotFound(err.Error())
-	case errors.Is(err, ErrAlreadyExists):
-		d = problem.New(http.StatusConflict, "already-exists", "Already exists", err.Error())
-	default:
-		a.c.Logger.Error("webhooks API failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		d = problem.Internal()
-	}
-	d.Instance = r.URL.Path
-	problem.Write(w, d)
+	httpapi.Fail(w, r, a.c.Logger, err, problemOf)
 }
 
 // idempotent gives a POST Stripe's Idempotency-Key semantics (as writeapi does): the first
@@ -496,7 +437,7 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if err := idempotency.ValidateKey(key); err != nil {
-			problem.Write(w, problem.New(http.StatusBadRequest, "validation", "Invalid Idempotency-Key", err.Error()))
+			httpapi.WriteProblem(w, r, problem.New(http.StatusBadRequest, "validation", "Invalid Idempotency-Key", err.Error()))
 			return
 		}
 		body, err := a.readBody(w, r)
@@ -508,11 +449,11 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 		out, err := a.c.Idempotency.Begin(r.Context(), p.Subject, key, idempotency.HashRequest(r.Method, r.URL.RequestURI(), body))
 		switch {
 		case errors.Is(err, idempotency.ErrInFlight):
-			problem.Write(w, problem.New(http.StatusConflict, "idempotency-in-flight", "Request in progress",
+			httpapi.WriteProblem(w, r, problem.New(http.StatusConflict, "idempotency-in-flight", "Request in progress",
 				"a request with this Idempotency-Key is still being processed; retry later"))
 			return
 		case errors.Is(err, idempotency.ErrMismatch):
-			problem.Write(w, problem.New(http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency-Key reused",
+			httpapi.WriteProblem(w, r, problem.New(http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency-Key reused",
 				"this Idempotency-Key was used with a different request"))
 			return
 		case err != nil:

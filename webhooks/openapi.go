@@ -3,6 +3,8 @@ package webhooks
 import (
 	"strconv"
 	"strings"
+
+	"github.com/orderengine/orderengine/httpapi"
 )
 
 // operation describes one route for the OpenAPI fragment.
@@ -155,4 +157,57 @@ func operationID(op operation) string {
 		}
 	}
 	return b.String()
+}
+
+// OpenAPIOps are the routes as httpapi operations, with their schemas defined in s: the
+// form writeapi.Config.OpenAPIMerge takes, so that they join the served /v1/openapi.json
+// with the shared problem answers.
+func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
+	for name, schema := range OpenAPISchemas() {
+		s.Define(name, schema.(props))
+	}
+	var ops []httpapi.Op
+	for _, op := range operations {
+		o := httpapi.Op{Method: op.method, Path: op.path, Summary: op.summary, Tag: "Webhooks"}
+		resp := httpapi.Response{Description: op.summary}
+		if op.result != "" {
+			resp.Body = ref(op.result)
+		}
+		o.Responses = map[int]httpapi.Response{op.ok: resp}
+		if !op.admin {
+			// The AsyncAPI document: public, takes nothing that can be wrong (405 as for
+			// /v1/openapi.json).
+			o.Tag, o.Errors = "Meta", []int{405}
+			resp.Body = props{"type": "object", "description": "an AsyncAPI 3.0 document"}
+			o.Responses[op.ok] = resp
+			ops = append(ops, o)
+			continue
+		}
+		o.Roles = []string{"admin"}
+		o.Errors = []int{400}
+		if strings.Contains(op.path, "{id}") {
+			o.Errors = append(o.Errors, 404)
+		}
+		if op.body != "" {
+			o.Body = ref(op.body)
+			o.Errors = append(o.Errors, 413, 415, 422)
+		} else if op.method == "POST" {
+			o.Errors = append(o.Errors, 413, 415)
+		}
+		for _, q := range op.query {
+			o.Params = append(o.Params, httpapi.Param{Name: q, In: "query", Schema: str,
+				Description: map[string]string{"limit": "page size, 1 to 100 (default 20)", "cursor": "nextCursor of the previous page"}[q]})
+		}
+		if op.idempotent {
+			o.Params = append(o.Params, httpapi.Param{Name: "Idempotency-Key", In: "header", Schema: props{"type": "string", "maxLength": 255},
+				Description: "replays the first answer to a retried request (create: derives the endpoint id from it)"})
+			o.Errors = append(o.Errors, 409, 422)
+		}
+		if op.method == "POST" && op.path == "/v1/webhook-endpoints" {
+			o.Errors = append(o.Errors, 409)
+			o.Responses[200] = httpapi.Response{Description: "a retried create (same Idempotency-Key): the endpoint, without its secret", Body: ref("WebhookEndpoint")}
+		}
+		ops = append(ops, o)
+	}
+	return ops
 }

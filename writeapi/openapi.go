@@ -212,6 +212,7 @@ var tags = []any{
 	map[string]any{"name": "Search", "description": "Full-text product search and autocomplete (public)."},
 	map[string]any{"name": "Payments", "description": "The payment gateway's webhook."},
 	map[string]any{"name": "Admin", "description": "Projections, rebuilds and the event log export."},
+	map[string]any{"name": "Webhooks", "description": "Outgoing events: webhook endpoints, their deliveries and replays (admins)."},
 	map[string]any{"name": "Meta", "description": "This document."},
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"github.com/orderengine/orderengine/search"
 	"github.com/orderengine/orderengine/supervise"
 	"github.com/orderengine/orderengine/telemetry"
+	"github.com/orderengine/orderengine/webhooks"
 	"github.com/orderengine/orderengine/writeapi"
 )
 
@@ -50,6 +52,7 @@ type appFlags struct {
 	unreadyAfter   time.Duration
 	failAfter      time.Duration
 	limits         limitFlags
+	webhooks       webhookFlags
 
 	// Hooks for tests and benchmarks (no flags): a store opened by the caller (newApp
 	// then neither opens nor closes one), writeapi rate limits, and the gateway
@@ -60,12 +63,16 @@ type appFlags struct {
 	asyncDelay time.Duration
 	// settleEvery is how often pending order steps are swept (default 30 s).
 	settleEvery time.Duration
+	// idempotencyTTL and sweepEvery: how long Idempotency-Key records live (default 24h)
+	// and how often expired ones are deleted (default hourly).
+	idempotencyTTL, sweepEvery time.Duration
 }
 
 func (f *appFlags) register(fs *flagSet) {
 	f.auth.register(fs)
 	f.readModels.register(fs)
 	f.limits.register(fs)
+	f.webhooks.register(fs)
 	fs.stringVar(&f.bus, "bus", "ORDERENGINE_BUS", "memory", "event bus: memory (in-process) | nats://host:4222 (JetStream)")
 	fs.durationVar(&f.reservationTTL, "reservation-ttl", "ORDERENGINE_RESERVATION_TTL", 15*time.Minute, "how long stock stays reserved for an unpaid order")
 	fs.stringVar(&f.webhookSecret, "payment-webhook-secret", "ORDERENGINE_PAYMENT_WEBHOOK_SECRET", "", "HMAC secret of payment webhooks (default: generated in the data dir)")
@@ -104,6 +111,10 @@ type app struct {
 	business *telemetry.Business
 	// settle finishes money movements a crash left pending on orders (orderops settler).
 	settle func(ctx context.Context)
+	// webhooks delivers the outgoing events (nil with --webhooks off); sweep deletes
+	// expired Idempotency-Key records.
+	webhooks *webhooks.Worker
+	sweep    *idempotencySweep
 }
 
 // newApp wires the engine from configuration; close releases what it opened.
@@ -249,11 +260,17 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if f.rateLimit.Observer == nil {
 		f.rateLimit.Observer = a.business
 	}
+	idem := idempotency.New(a.store, idempotency.Options{TTL: f.idempotencyTTL})
+	a.sweep = &idempotencySweep{store: idem, log: a.store, locker: a.locker, interval: cmp.Or(f.sweepEvery, time.Hour), logger: log}
+	whAPI, err := a.wireWebhooks(c, f.webhooks, ver, idem, reg, f.lowStock, m)
+	if err != nil {
+		return nil, err
+	}
 	api, err := writeapi.New(writeapi.Config{
 		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
 		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
-		Idempotency:  idempotency.New(a.store, idempotency.Options{}),
-		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps},
+		Idempotency:  idem,
+		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps, webhooks.OpenAPIOps},
 	})
 	if err != nil {
 		return nil, err
@@ -267,7 +284,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		}
 	}
 	m.log, m.tracing = log, a.tracing
-	a.handler = newRouter(a.sup.Handler(), m, api.Register, a.read.Register)
+	a.handler = newRouter(a.sup.Handler(), m, api.Register, a.read.Register, whAPI.Register)
 	return a, nil
 }
 
@@ -346,6 +363,13 @@ func (a *app) run(ctx context.Context) error {
 			return nil
 		})
 	}
+	if a.webhooks != nil {
+		// The worker retries internally; its lease shows it ok or standby (lockerLease).
+		a.sup.Go(ctx, "webhooks", func(ctx context.Context, _ *supervise.Health) error {
+			return a.webhooks.Run(ctx)
+		})
+	}
+	a.sup.Go(ctx, "idempotency-sweep", a.sweep.run)
 	err := a.sup.Run(ctx)
 	cancel()
 	a.sup.Wait()

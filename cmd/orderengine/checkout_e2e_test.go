@@ -83,7 +83,7 @@ func openPostgresTier(t *testing.T) eventstore.Store {
 	return s
 }
 
-func newE2E(t *testing.T, store eventstore.Store, asyncDelay time.Duration) *e2e {
+func newE2E(t *testing.T, store eventstore.Store, asyncDelay time.Duration, opts ...func(*appFlags)) *e2e {
 	t.Helper()
 	c := Config{DataDir: t.TempDir(), Events: "sqlite:", MaxEventSize: 1 << 20, LogLevel: "error"}
 	f := appFlags{
@@ -96,6 +96,9 @@ func newE2E(t *testing.T, store eventstore.Store, asyncDelay time.Duration) *e2e
 		rateLimit:      writeapi.RateLimit{PerUser: 10000, UserBurst: 10000, PerIP: 100000, IPBurst: 100000},
 		asyncDelay:     asyncDelay,
 		settleEvery:    200 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(&f)
 	}
 	a, err := newApp(context.Background(), c, f, newLogger(c, io.Discard))
 	if err != nil {

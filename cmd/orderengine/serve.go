@@ -197,6 +197,9 @@ func (f appFlags) validate() error {
 	if f.reservationTTL < time.Second || f.reservationTTL > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("--reservation-ttl %s: want 1s–168h", f.reservationTTL))
 	}
+	if _, err := f.webhooks.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return usagef("%v", errors.Join(errs...))
 	}
