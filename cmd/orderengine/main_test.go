@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -86,8 +87,10 @@ func TestServeHealthAndGracefulShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatalf("serve returned %v after shutdown", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not shut down")
+	case <-time.After(30 * time.Second): // above serve's own 15 s shutdown timeout
+		var stacks strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		t.Fatalf("serve did not shut down; goroutines:\n%s", stacks.String())
 	}
 	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
 		t.Fatalf("no JSON shutdown log line in %s", stderr.String())
