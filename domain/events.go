@@ -56,6 +56,13 @@ var domainEvents = []eventType{
 	{1, OrderReturnRejected{}},
 	{1, OrderReturnReceived{}},
 	{1, OrderRefundRequested{}},
+	{1, OrderEditOpened{}},
+	{1, OrderEditItemStaged{}},
+	{1, OrderEditAddressStaged{}},
+	{1, OrderEditCancelled{}},
+	{1, OrderEditConfirmRequested{}},
+	{1, OrderEditApplied{}},
+	{1, OrderEditFailed{}},
 
 	{1, PaymentAuthorizationRequested{}},
 	{1, PaymentAuthorized{}},

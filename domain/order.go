@@ -110,8 +110,11 @@ type Order struct {
 	ShippingRefunded bool                `json:"shippingRefunded,omitempty"`
 	AllShipped       bool                `json:"allShipped,omitempty"` // OrderShipped recorded after the last parcel
 	DeliveredAt      *time.Time          `json:"deliveredAt,omitempty"`
-	PlacedAt         time.Time           `json:"placedAt"`
-	UpdatedAt        time.Time           `json:"updatedAt"`
+	// The latest edit (orderedit.go) and the extra authorizations edits took.
+	Edit               *OrderEdit          `json:"edit,omitempty"`
+	EditAuthorizations []EditAuthorization `json:"editAuthorizations,omitempty"`
+	PlacedAt           time.Time           `json:"placedAt"`
+	UpdatedAt          time.Time           `json:"updatedAt"`
 }
 
 // Exists reports whether the order has been placed.
@@ -316,6 +319,12 @@ func DecideOrder(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 	}
 	if !s.Exists() {
 		return nil, notFound("order", c.AggregateID())
+	}
+	if err := editGuard(s, c); err != nil {
+		return nil, err
+	}
+	if isEditCommand(c) {
+		return decideOrderEdit(s, c, now)
 	}
 	no := func(action, reason string) error { return illegal("order", s.ID, string(s.Status), action, reason) }
 	switch c := c.(type) {
@@ -525,6 +534,7 @@ func (s Order) clone() Order {
 	s.PendingRefunds = cloneSlice(s.PendingRefunds)
 	s.PendingReleases = cloneSlice(s.PendingReleases)
 	s.Cancellations = cloneSlice(s.Cancellations)
+	s.EditAuthorizations = cloneSlice(s.EditAuthorizations)
 	if s.Shipment != nil {
 		sh := *s.Shipment
 		s.Shipment = &sh
@@ -594,6 +604,8 @@ func (s *Order) apply(e Event) {
 		}
 		s.UpdatedAt = e.At
 	default:
-		s.applyAfterPayment(e)
+		if !s.applyEdit(e) {
+			s.applyAfterPayment(e)
+		}
 	}
 }

@@ -105,6 +105,8 @@ func TestEventNamesAreStable(t *testing.T) {
 		"inventory.adjusted", "inventory.committed", "inventory.received", "inventory.released",
 		"inventory.reservation_expired", "inventory.reserved", "inventory.restocked",
 		"order.authorization_released", "order.cancelled", "order.confirmed", "order.delivered",
+		"order.edit_address_staged", "order.edit_applied", "order.edit_cancelled", "order.edit_confirm_requested",
+		"order.edit_failed", "order.edit_item_staged", "order.edit_opened",
 		"order.fulfilled", "order.fulfillment_captured", "order.fulfillment_delivered", "order.lines_cancelled",
 		"order.payment_authorized", "order.payment_captured", "order.payment_failed", "order.payment_voided",
 		"order.placed", "order.refund_requested", "order.refunded", "order.return_approved",
