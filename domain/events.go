@@ -46,6 +46,7 @@ var domainEvents = []eventType{
 	{1, OrderRefunded{}},
 	{1, PaymentPartCaptured{}},
 	{1, PaymentAuthorizationReleased{}},
+	{1, PaymentAuthorizationIncreased{}},
 	{1, OrderFulfilled{}},
 	{1, OrderFulfillmentCaptured{}},
 	{1, OrderFulfillmentDelivered{}},

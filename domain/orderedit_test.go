@@ -273,3 +273,18 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+func TestPaymentAuthorizationIncrease(t *testing.T) {
+	d := NewPaymentDecider()
+	req := PaymentAuthorizationRequested{PaymentID: "o1", OrderID: "o1", Amount: eur(5292), Method: "tok_visa", At: t0}
+	auth := PaymentAuthorized{PaymentID: "o1", OrderID: "o1", GatewayRef: "auth_1", At: t0}
+	inc := PaymentAuthorizationIncreased{PaymentID: "o1", OrderID: "o1", IncrementID: "e1", Amount: eur(1500), At: t0}
+	given(t, d, req, auth).when(IncreaseAuthorization{PaymentID: "o1", IncrementID: "e1", Amount: eur(1500)}).then(inc).thenState(func(t *testing.T, p Payment) {
+		if p.Amount != eur(6792) || p.Uncommitted() != eur(6792) {
+			t.Fatalf("after the increment: %+v", p)
+		}
+	})
+	given(t, d, req, auth, inc).when(IncreaseAuthorization{PaymentID: "o1", IncrementID: "e1", Amount: eur(1500)}).thenNothing()
+	given(t, d, req).when(IncreaseAuthorization{PaymentID: "o1", IncrementID: "e1", Amount: eur(1500)}).thenError(ErrIllegalTransition)
+	given(t, d, req, auth).when(IncreaseAuthorization{PaymentID: "o1", IncrementID: "e1", Amount: eur(-1)}).thenError(ErrValidation)
+}

@@ -273,6 +273,9 @@ func DecidePayment(s Payment, c PaymentCommand, now time.Time) ([]Event, error) 
 	case CapturePaymentPart, ReleaseAuthorizationPart:
 		return decidePaymentPart(s, c, now)
 
+	case IncreaseAuthorization:
+		return decideIncrease(s, c, now)
+
 	case RefundPayment:
 		if slices.ContainsFunc(s.Refunds, func(r Refund) bool { return r.RefundID == c.RefundID }) {
 			return nil, nil
@@ -334,6 +337,8 @@ func (s *Payment) apply(e Event) {
 			s.State = PaymentStateRefunded
 		}
 		s.UpdatedAt = e.At
+	case PaymentAuthorizationIncreased:
+		s.applyIncrease(e)
 	default:
 		s.applyPart(e)
 	}

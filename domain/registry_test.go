@@ -111,7 +111,7 @@ func TestEventNamesAreStable(t *testing.T) {
 		"order.payment_authorized", "order.payment_captured", "order.payment_failed", "order.payment_voided",
 		"order.placed", "order.refund_requested", "order.refunded", "order.return_approved",
 		"order.return_received", "order.return_rejected", "order.return_requested", "order.shipped",
-		"payment.authorization_released", "payment.authorization_requested", "payment.authorized",
+		"payment.authorization_increased", "payment.authorization_released", "payment.authorization_requested", "payment.authorized",
 		"payment.captured", "payment.declined", "payment.failed", "payment.part_captured",
 		"payment.refunded", "payment.voided",
 		"product.archived", "product.created", "product.details_updated", "product.price_changed",

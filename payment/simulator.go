@@ -60,6 +60,7 @@ type Simulator struct {
 	auths map[string]*simAuth // by gateway ref
 	byKey map[string]any      // idempotency key → AuthorizeResult or Result
 	calls map[string]int      // operation → calls that did something (not replays)
+	limit map[string]int64    // order id → card limit for incremental authorizations (increment.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
