@@ -110,11 +110,11 @@ type Order struct {
 	ShippingRefunded bool                `json:"shippingRefunded,omitempty"`
 	AllShipped       bool                `json:"allShipped,omitempty"` // OrderShipped recorded after the last parcel
 	DeliveredAt      *time.Time          `json:"deliveredAt,omitempty"`
-	// The latest edit (orderedit.go) and the extra authorizations edits took.
-	Edit               *OrderEdit          `json:"edit,omitempty"`
-	EditAuthorizations []EditAuthorization `json:"editAuthorizations,omitempty"`
-	PlacedAt           time.Time           `json:"placedAt"`
-	UpdatedAt          time.Time           `json:"updatedAt"`
+	// The latest edit (orderedit.go) and the edits applied.
+	Edit         *OrderEdit    `json:"edit,omitempty"`
+	AppliedEdits []AppliedEdit `json:"appliedEdits,omitempty"`
+	PlacedAt     time.Time     `json:"placedAt"`
+	UpdatedAt    time.Time     `json:"updatedAt"`
 }
 
 // Exists reports whether the order has been placed.
@@ -534,7 +534,7 @@ func (s Order) clone() Order {
 	s.PendingRefunds = cloneSlice(s.PendingRefunds)
 	s.PendingReleases = cloneSlice(s.PendingReleases)
 	s.Cancellations = cloneSlice(s.Cancellations)
-	s.EditAuthorizations = cloneSlice(s.EditAuthorizations)
+	s.AppliedEdits = cloneSlice(s.AppliedEdits)
 	if s.Shipment != nil {
 		sh := *s.Shipment
 		s.Shipment = &sh

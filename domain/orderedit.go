@@ -39,15 +39,14 @@ import (
 // void, settled like a line cancellation); the difference to the current grand total is
 // shown as well.
 
-// OrderEditStatus is an edit's lifecycle: open → confirming → applied | failed; open →
-// cancelled.
+// OrderEditStatus is an edit's lifecycle: open → confirming → applied, or back to open
+// when the confirmation failed (out of stock, declined); open → cancelled.
 type OrderEditStatus string
 
 const (
 	EditOpen       OrderEditStatus = "open"
 	EditConfirming OrderEditStatus = "confirming"
 	EditApplied    OrderEditStatus = "applied"
-	EditFailed     OrderEditStatus = "failed"
 	EditCancelled  OrderEditStatus = "cancelled"
 )
 
@@ -99,18 +98,22 @@ type OrderEdit struct {
 	Coupon          *Coupon         `json:"coupon,omitempty"` // the order's coupon terms, for the policy
 	Items           []EditItem      `json:"items,omitempty"`
 	ShippingAddress *Address        `json:"shippingAddress,omitempty"`
-	PaymentID       string          `json:"paymentId,omitempty"` // the extra authorization, when confirming
-	Plan            *EditPreview    `json:"plan,omitempty"`      // recorded when confirming
-	Reason          string          `json:"reason,omitempty"`    // why it failed or was cancelled
+	Attempts        int             `json:"attempts,omitempty"`       // confirmations requested
+	ConfirmationID  string          `json:"confirmationId,omitempty"` // of the current or last attempt
+	Plan            *EditPreview    `json:"plan,omitempty"`           // recorded when confirming
+	Reason          string          `json:"reason,omitempty"`         // why it failed or was cancelled
 	ClosedBy        string          `json:"closedBy,omitempty"`
 	ClosedAt        *time.Time      `json:"closedAt,omitempty"`
 }
 
-// EditAuthorization is an extra authorization taken by an applied edit.
-type EditAuthorization struct {
-	EditID    string `json:"editId"`
-	PaymentID string `json:"paymentId"`
-	Amount    Money  `json:"amount"`
+// AppliedEdit is an edit applied to the order and the money it moved.
+type AppliedEdit struct {
+	EditID         string    `json:"editId"`
+	ConfirmationID string    `json:"confirmationId"` // owns the stock it reserved
+	Authorized     Money     `json:"authorized"`     // incremental authorization
+	Released       Money     `json:"released"`       // partial void
+	By             string    `json:"by"`
+	At             time.Time `json:"at"`
 }
 
 // Commands.
@@ -145,13 +148,12 @@ type (
 		By      string
 		Reason  string
 	}
-	// RequestEditConfirmation records the plan of an open edit; PaymentID is the id of the
-	// extra authorization (used only when the difference is positive).
+	// RequestEditConfirmation records the plan of an open edit under a new confirmation id
+	// (EditConfirmationID), which keys its reservations and gateway calls.
 	RequestEditConfirmation struct {
-		OrderID   string
-		EditID    string
-		By        string
-		PaymentID string
+		OrderID string
+		EditID  string
+		By      string
 	}
 	// CompleteOrderEdit applies a confirming edit once its units are reserved and its
 	// extra amount authorized.
@@ -159,7 +161,8 @@ type (
 		OrderID string
 		EditID  string
 	}
-	// FailOrderEdit closes a confirming edit without change (out of stock, declined).
+	// FailOrderEdit ends a confirmation without change (out of stock, declined): the
+	// edit is open again, to be changed, confirmed again or cancelled.
 	FailOrderEdit struct {
 		OrderID string
 		EditID  string
@@ -211,26 +214,27 @@ type (
 		At      time.Time `json:"at"`
 	}
 	OrderEditConfirmRequested struct {
-		OrderID   string      `json:"orderId"`
-		EditID    string      `json:"editId"`
-		By        string      `json:"by"`
-		PaymentID string      `json:"paymentId,omitempty"`
-		Plan      EditPreview `json:"plan"`
-		At        time.Time   `json:"at"`
+		OrderID        string      `json:"orderId"`
+		EditID         string      `json:"editId"`
+		ConfirmationID string      `json:"confirmationId"`
+		By             string      `json:"by"`
+		Plan           EditPreview `json:"plan"`
+		At             time.Time   `json:"at"`
 	}
 	OrderEditApplied struct {
-		OrderID   string      `json:"orderId"`
-		EditID    string      `json:"editId"`
-		By        string      `json:"by"`
-		PaymentID string      `json:"paymentId,omitempty"`
-		Plan      EditPreview `json:"plan"`
-		At        time.Time   `json:"at"`
+		OrderID        string      `json:"orderId"`
+		EditID         string      `json:"editId"`
+		ConfirmationID string      `json:"confirmationId"`
+		By             string      `json:"by"`
+		Plan           EditPreview `json:"plan"`
+		At             time.Time   `json:"at"`
 	}
 	OrderEditFailed struct {
-		OrderID string    `json:"orderId"`
-		EditID  string    `json:"editId"`
-		Reason  string    `json:"reason"`
-		At      time.Time `json:"at"`
+		OrderID        string    `json:"orderId"`
+		EditID         string    `json:"editId"`
+		ConfirmationID string    `json:"confirmationId"`
+		Reason         string    `json:"reason"`
+		At             time.Time `json:"at"`
 	}
 )
 
@@ -409,14 +413,7 @@ func decideOrderEdit(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 		if len(plan.Changes) == 0 && plan.ShippingAddress == nil {
 			return nil, no("confirm edit "+ed.ID+" of", "it changes nothing")
 		}
-		ev := OrderEditConfirmRequested{OrderID: s.ID, EditID: ed.ID, By: c.By, Plan: plan, At: now}
-		if plan.ToAuthorize.IsPositive() {
-			if err := ValidateID("paymentId", c.PaymentID); err != nil {
-				return nil, err
-			}
-			ev.PaymentID = c.PaymentID
-		}
-		return []Event{ev}, nil
+		return []Event{OrderEditConfirmRequested{OrderID: s.ID, EditID: ed.ID, ConfirmationID: EditConfirmationID(ed.ID, ed.Attempts+1), By: c.By, Plan: plan, At: now}}, nil
 
 	case CompleteOrderEdit:
 		if ed.Status == EditApplied {
@@ -425,16 +422,18 @@ func decideOrderEdit(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 		if ed.Status != EditConfirming {
 			return nil, closed("apply")
 		}
-		return []Event{OrderEditApplied{OrderID: s.ID, EditID: ed.ID, By: ed.ClosedBy, PaymentID: ed.PaymentID, Plan: *ed.Plan, At: now}}, nil
+		return []Event{OrderEditApplied{OrderID: s.ID, EditID: ed.ID, ConfirmationID: ed.ConfirmationID, By: ed.ClosedBy, Plan: *ed.Plan, At: now}}, nil
 
 	case FailOrderEdit:
-		if ed.Status == EditFailed {
-			return nil, nil
-		}
 		if ed.Status != EditConfirming {
-			return nil, closed("fail")
+			return nil, closed("fail the confirmation of")
 		}
-		return []Event{OrderEditFailed{OrderID: s.ID, EditID: ed.ID, Reason: c.Reason, At: now}}, nil
+		var p problems
+		validateText(&p, "reason", c.Reason, MaxNameLength, true)
+		if err := p.err(); err != nil {
+			return nil, err
+		}
+		return []Event{OrderEditFailed{OrderID: s.ID, EditID: ed.ID, ConfirmationID: ed.ConfirmationID, Reason: c.Reason, At: now}}, nil
 	}
 	return nil, invalid("", "unsupported order edit command %T", c)
 }
@@ -573,11 +572,11 @@ func (s *Order) applyEdit(e Event) bool {
 	case OrderEditConfirmRequested:
 		ed := s.cloneEdit()
 		plan := e.Plan
-		ed.Status, ed.PaymentID, ed.Plan, ed.ClosedBy = EditConfirming, e.PaymentID, &plan, e.By
+		ed.Status, ed.ConfirmationID, ed.Plan, ed.ClosedBy, ed.Reason = EditConfirming, e.ConfirmationID, &plan, e.By, ""
+		ed.Attempts++
 	case OrderEditFailed:
 		ed := s.cloneEdit()
-		t := e.At
-		ed.Status, ed.Reason, ed.ClosedAt = EditFailed, e.Reason, &t
+		ed.Status, ed.Reason, ed.Plan, ed.ClosedBy = EditOpen, e.Reason, nil, ""
 	case OrderEditApplied:
 		ed := s.cloneEdit()
 		t := e.At
@@ -631,19 +630,21 @@ func (s *Order) applyEditPlan(e OrderEditApplied) {
 	if p.ShippingAddress != nil {
 		s.ShippingAddress = *p.ShippingAddress
 	}
-	if p.ToAuthorize.IsPositive() {
-		s.EditAuthorizations = append(s.EditAuthorizations, EditAuthorization{EditID: e.EditID, PaymentID: e.PaymentID, Amount: p.ToAuthorize})
-		s.Authorized.Amount += p.ToAuthorize.Amount
-	}
+	s.AppliedEdits = append(s.AppliedEdits, AppliedEdit{EditID: e.EditID, ConfirmationID: e.ConfirmationID, Authorized: p.ToAuthorize, Released: p.ToRelease, By: e.By, At: e.At})
+	s.Authorized.Amount += p.ToAuthorize.Amount // the incremental authorization succeeded before
 	if p.ToRelease.IsPositive() {
-		// Released like a line cancellation: settled by MarkAuthorizationReleased.
-		s.PendingReleases = append(s.PendingReleases, PendingRelease{CancellationID: EditReleaseID(e.EditID), Lines: cloneSlice(p.Release), Amount: p.ToRelease})
+		// Released like a line cancellation: settled by MarkAuthorizationReleased. Its
+		// lines are not listed: the edit put its removed units back before it was applied.
+		s.PendingReleases = append(s.PendingReleases, PendingRelease{CancellationID: EditReleaseID(e.EditID), Amount: p.ToRelease})
 	}
 	s.recomputeStatus()
 }
 
 // EditReleaseID is the cancellation id under which an edit's release is settled.
 func EditReleaseID(editID string) string { return editID + ".release" }
+
+// EditConfirmationID is the id of an edit's n-th confirmation attempt.
+func EditConfirmationID(editID string, n int) string { return fmt.Sprintf("%s.c%d", editID, n) }
 
 func editAt(e Event) time.Time {
 	switch e := e.(type) {

@@ -46,37 +46,41 @@ func TestOrderEditConfirmAllOrNothing(t *testing.T) {
 	staged := append(o1Paid, e1Opened, e1AddCap, e1DropMug)
 	s := FoldOrder(Order{}, staged)
 	plan, _ := PreviewOrderEdit(s, *s.Edit)
-	req := OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", By: "admin", PaymentID: "pay1-e1", Plan: plan, At: t0}
-	given(t, d, staged...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", PaymentID: "pay1-e1"}).then(req)
-	given(t, d, staged...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).thenError(ErrValidation)
+	req := OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, At: t0}
+	given(t, d, staged...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).then(req)
 	confirming := append(staged, req)
 	// Nothing else touches lines or money while the edit is being confirmed.
 	given(t, d, confirming...).when(fulfil("f1", lq("MUG", 1))).thenError(ErrIllegalTransition)
 	given(t, d, confirming...).when(CancelOrder{OrderID: "o1", Reason: "r"}).thenError(ErrIllegalTransition)
 	given(t, d, confirming...).when(CancelOrderLines{OrderID: "o1", CancellationID: "c1", Lines: []LineQuantity{lq("MUG", 1)}, Reason: "r"}).thenError(ErrIllegalTransition)
 	given(t, d, confirming...).when(StageEditItem{OrderID: "o1", EditID: "e1", SKU: "MUG", Quantity: 1}).thenError(ErrIllegalTransition)
-	given(t, d, confirming...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", PaymentID: "pay1-e1"}).thenNothing()
+	given(t, d, confirming...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).thenNothing()
 
-	applied := OrderEditApplied{OrderID: "o1", EditID: "e1", By: "admin", PaymentID: "pay1-e1", Plan: plan, At: t0}
+	applied := OrderEditApplied{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, At: t0}
 	given(t, d, confirming...).when(CompleteOrderEdit{OrderID: "o1", EditID: "e1"}).then(applied).thenState(func(t *testing.T, o Order) {
 		if o.Totals != plan.Totals || len(o.Lines) != 3 || o.Progress[1].Cancelled != 1 || o.Progress[2].Ordered != 1 ||
 			o.Authorized != eur(5292+1500) || len(o.PendingReleases) != 1 || o.PendingReleases[0].Amount != eur(799) ||
-			o.Edit.Status != EditApplied || len(o.EditAuthorizations) != 1 {
+			o.Edit.Status != EditApplied || len(o.AppliedEdits) != 1 || o.AppliedEdits[0].Authorized != eur(1500) {
 			t.Fatalf("after the edit: %+v", o)
 		}
 	})
 	given(t, d, append(confirming, applied)...).when(CompleteOrderEdit{OrderID: "o1", EditID: "e1"}).thenNothing()
 	given(t, d, append(confirming, applied)...).when(FailOrderEdit{OrderID: "o1", EditID: "e1", Reason: "x"}).thenError(ErrIllegalTransition)
 
-	failed := OrderEditFailed{OrderID: "o1", EditID: "e1", Reason: "declined", At: t0}
+	failed := OrderEditFailed{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c1", Reason: "declined", At: t0}
 	given(t, d, confirming...).when(FailOrderEdit{OrderID: "o1", EditID: "e1", Reason: "declined"}).then(failed).thenState(func(t *testing.T, o Order) {
 		before := FoldOrder(Order{}, o1Paid)
-		if o.Totals != before.Totals || len(o.Lines) != 2 || o.Authorized != before.Authorized || o.Edit.Status != EditFailed {
-			t.Fatalf("a failed edit changed the order: %+v", o)
+		if o.Totals != before.Totals || len(o.Lines) != 2 || o.Authorized != before.Authorized || o.Edit.Status != EditOpen || o.Edit.Reason != "declined" {
+			t.Fatalf("a failed confirmation changed the order: %+v", o)
 		}
 	})
+	// The edit is open again; its next confirmation has a new id (new reservations and keys).
+	given(t, d, append(confirming, failed)...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).
+		then(OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c2", By: "admin", Plan: plan, At: t0})
+	given(t, d, append(confirming, failed)...).when(OpenOrderEdit{OrderID: "o1", EditID: "e2", By: "admin"}).thenError(ErrIllegalTransition)
 	// A new edit may be opened after one closed.
-	given(t, d, append(confirming, failed)...).when(OpenOrderEdit{OrderID: "o1", EditID: "e2", By: "admin"}).
+	given(t, d, append(confirming, applied)...).when(OpenOrderEdit{OrderID: "o1", EditID: "e2", By: "admin"}).thenError(ErrIllegalTransition) // a release is pending
+	given(t, d, append(staged, OrderEditCancelled{OrderID: "o1", EditID: "e1", By: "admin", At: t0})...).when(OpenOrderEdit{OrderID: "o1", EditID: "e2", By: "admin"}).
 		then(OrderEditOpened{OrderID: "o1", EditID: "e2", By: "admin", At: t0})
 	given(t, d, append(o1Paid, e1Opened)...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).thenError(ErrIllegalTransition)
 	given(t, d, append(o1Paid, e1Opened)...).when(CancelOrderEdit{OrderID: "o1", EditID: "e1", By: "admin"}).
@@ -224,7 +228,7 @@ func TestPropertyOrderEditTotals(t *testing.T) {
 		if pv.Totals != want {
 			t.Fatalf("preview totals %+v, fresh pricing %+v", pv.Totals, want)
 		}
-		s, _, err = run(t, d, s, OrderCommand(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", PaymentID: "pay-e1"}), t0)
+		s, _, err = run(t, d, s, OrderCommand(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}), t0)
 		if err != nil {
 			expectedErr(t, err, ErrIllegalTransition)
 			return
@@ -246,7 +250,7 @@ func TestPropertyOrderEditTotals(t *testing.T) {
 		}
 		checkOrderInvariants(t, s)
 		if s.Captured.Amount+s.ReleasedTotal().Amount != s.Authorized.Amount {
-			t.Fatalf("captured %v + released %v ≠ authorized %v (edit authorized %v)", s.Captured, s.ReleasedTotal(), s.Authorized, s.EditAuthorizations)
+			t.Fatalf("captured %v + released %v ≠ authorized %v (edits %+v)", s.Captured, s.ReleasedTotal(), s.Authorized, s.AppliedEdits)
 		}
 	})
 }
