@@ -57,6 +57,18 @@ type EditProduct struct {
 	UnitPrice Money  `json:"unitPrice"`
 }
 
+// EditRestock is removed units of an SKU put back from one sale (the order's own, or the
+// stock an earlier edit reserved, see EditStockOwner).
+type EditRestock struct {
+	SKU      string `json:"sku"`
+	Owner    string `json:"owner"`
+	Quantity int64  `json:"quantity"`
+}
+
+// EditStockOwner is the inventory owner of the units a confirmation reserves: the order
+// itself may hold one reservation per SKU only.
+func EditStockOwner(orderID, confirmationID string) string { return orderID + "." + confirmationID }
+
 // EditItem is a staged target quantity of one SKU (the active units: ordered minus
 // cancelled). Product is set for an SKU that is not on the order yet.
 type EditItem struct {
@@ -101,6 +113,7 @@ type OrderEdit struct {
 	Attempts        int             `json:"attempts,omitempty"`       // confirmations requested
 	ConfirmationID  string          `json:"confirmationId,omitempty"` // of the current or last attempt
 	Plan            *EditPreview    `json:"plan,omitempty"`           // recorded when confirming
+	Restock         []EditRestock   `json:"restock,omitempty"`        // recorded when confirming
 	Reason          string          `json:"reason,omitempty"`         // why it failed or was cancelled
 	ClosedBy        string          `json:"closedBy,omitempty"`
 	ClosedAt        *time.Time      `json:"closedAt,omitempty"`
@@ -149,11 +162,14 @@ type (
 		Reason  string
 	}
 	// RequestEditConfirmation records the plan of an open edit under a new confirmation id
-	// (EditConfirmationID), which keys its reservations and gateway calls.
+	// (EditConfirmationID), which keys its reservations and gateway calls. Restock says
+	// from which sales the removed units go back on hand (the caller reads the inventory);
+	// it must cover the plan's removed units exactly.
 	RequestEditConfirmation struct {
 		OrderID string
 		EditID  string
 		By      string
+		Restock []EditRestock
 	}
 	// CompleteOrderEdit applies a confirming edit once its units are reserved and its
 	// extra amount authorized.
@@ -214,12 +230,13 @@ type (
 		At      time.Time `json:"at"`
 	}
 	OrderEditConfirmRequested struct {
-		OrderID        string      `json:"orderId"`
-		EditID         string      `json:"editId"`
-		ConfirmationID string      `json:"confirmationId"`
-		By             string      `json:"by"`
-		Plan           EditPreview `json:"plan"`
-		At             time.Time   `json:"at"`
+		OrderID        string        `json:"orderId"`
+		EditID         string        `json:"editId"`
+		ConfirmationID string        `json:"confirmationId"`
+		By             string        `json:"by"`
+		Plan           EditPreview   `json:"plan"`
+		Restock        []EditRestock `json:"restock,omitempty"`
+		At             time.Time     `json:"at"`
 	}
 	OrderEditApplied struct {
 		OrderID        string      `json:"orderId"`
@@ -413,7 +430,23 @@ func decideOrderEdit(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 		if len(plan.Changes) == 0 && plan.ShippingAddress == nil {
 			return nil, no("confirm edit "+ed.ID+" of", "it changes nothing")
 		}
-		return []Event{OrderEditConfirmRequested{OrderID: s.ID, EditID: ed.ID, ConfirmationID: EditConfirmationID(ed.ID, ed.Attempts+1), By: c.By, Plan: plan, At: now}}, nil
+		want := map[string]int64{}
+		for _, r := range plan.Release {
+			want[r.SKU] += r.Quantity
+		}
+		for _, r := range c.Restock {
+			want[r.SKU] -= r.Quantity
+			if r.Quantity < 1 || ValidateID("", r.Owner) != nil {
+				return nil, invalid("restock", "%d of %s from %q", r.Quantity, r.SKU, r.Owner)
+			}
+		}
+		for sku, n := range want {
+			if n != 0 {
+				return nil, invalid("restock", "does not cover the %s units removed (off by %d)", sku, n)
+			}
+		}
+		return []Event{OrderEditConfirmRequested{OrderID: s.ID, EditID: ed.ID, ConfirmationID: EditConfirmationID(ed.ID, ed.Attempts+1), By: c.By,
+			Plan: plan, Restock: cloneSlice(c.Restock), At: now}}, nil
 
 	case CompleteOrderEdit:
 		if ed.Status == EditApplied {
@@ -573,10 +606,11 @@ func (s *Order) applyEdit(e Event) bool {
 		ed := s.cloneEdit()
 		plan := e.Plan
 		ed.Status, ed.ConfirmationID, ed.Plan, ed.ClosedBy, ed.Reason = EditConfirming, e.ConfirmationID, &plan, e.By, ""
+		ed.Restock = cloneSlice(e.Restock)
 		ed.Attempts++
 	case OrderEditFailed:
 		ed := s.cloneEdit()
-		ed.Status, ed.Reason, ed.Plan, ed.ClosedBy = EditOpen, e.Reason, nil, ""
+		ed.Status, ed.Reason, ed.Plan, ed.ClosedBy, ed.Restock = EditOpen, e.Reason, nil, "", nil
 	case OrderEditApplied:
 		ed := s.cloneEdit()
 		t := e.At

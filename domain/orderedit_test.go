@@ -46,15 +46,17 @@ func TestOrderEditConfirmAllOrNothing(t *testing.T) {
 	staged := append(o1Paid, e1Opened, e1AddCap, e1DropMug)
 	s := FoldOrder(Order{}, staged)
 	plan, _ := PreviewOrderEdit(s, *s.Edit)
-	req := OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, At: t0}
-	given(t, d, staged...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).then(req)
+	restock := []EditRestock{{SKU: "MUG", Owner: "o1", Quantity: 1}}
+	req := OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, Restock: restock, At: t0}
+	given(t, d, staged...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", Restock: restock}).then(req)
+	given(t, d, staged...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).thenError(ErrValidation)
 	confirming := append(staged, req)
 	// Nothing else touches lines or money while the edit is being confirmed.
 	given(t, d, confirming...).when(fulfil("f1", lq("MUG", 1))).thenError(ErrIllegalTransition)
 	given(t, d, confirming...).when(CancelOrder{OrderID: "o1", Reason: "r"}).thenError(ErrIllegalTransition)
 	given(t, d, confirming...).when(CancelOrderLines{OrderID: "o1", CancellationID: "c1", Lines: []LineQuantity{lq("MUG", 1)}, Reason: "r"}).thenError(ErrIllegalTransition)
 	given(t, d, confirming...).when(StageEditItem{OrderID: "o1", EditID: "e1", SKU: "MUG", Quantity: 1}).thenError(ErrIllegalTransition)
-	given(t, d, confirming...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).thenNothing()
+	given(t, d, confirming...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", Restock: restock}).thenNothing()
 
 	applied := OrderEditApplied{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, At: t0}
 	given(t, d, confirming...).when(CompleteOrderEdit{OrderID: "o1", EditID: "e1"}).then(applied).thenState(func(t *testing.T, o Order) {
@@ -75,8 +77,8 @@ func TestOrderEditConfirmAllOrNothing(t *testing.T) {
 		}
 	})
 	// The edit is open again; its next confirmation has a new id (new reservations and keys).
-	given(t, d, append(confirming, failed)...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).
-		then(OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c2", By: "admin", Plan: plan, At: t0})
+	given(t, d, append(confirming, failed)...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", Restock: restock}).
+		then(OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c2", By: "admin", Plan: plan, Restock: restock, At: t0})
 	given(t, d, append(confirming, failed)...).when(OpenOrderEdit{OrderID: "o1", EditID: "e2", By: "admin"}).thenError(ErrIllegalTransition)
 	// A new edit may be opened after one closed.
 	given(t, d, append(confirming, applied)...).when(OpenOrderEdit{OrderID: "o1", EditID: "e2", By: "admin"}).thenError(ErrIllegalTransition) // a release is pending
@@ -228,7 +230,11 @@ func TestPropertyOrderEditTotals(t *testing.T) {
 		if pv.Totals != want {
 			t.Fatalf("preview totals %+v, fresh pricing %+v", pv.Totals, want)
 		}
-		s, _, err = run(t, d, s, OrderCommand(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}), t0)
+		var restock []EditRestock
+		for _, r := range pv.Release {
+			restock = append(restock, EditRestock{SKU: r.SKU, Owner: "o1", Quantity: r.Quantity})
+		}
+		s, _, err = run(t, d, s, OrderCommand(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", Restock: restock}), t0)
 		if err != nil {
 			expectedErr(t, err, ErrIllegalTransition)
 			return
