@@ -502,6 +502,9 @@ func PreviewOrderEdit(s Order, ed OrderEdit) (EditPreview, error) {
 		case !ok || it.Quantity == a:
 			activeLines = append(activeLines, active(l, pr))
 		case it.Quantity < a:
+			if it.Quantity < pr.Fulfilled { // shipped since it was staged
+				return pv, s.beyond("remove", l.SKU, a-it.Quantity, pr.Open(), "unfulfilled")
+			}
 			keep := l.UnitsShare(0, it.Quantity)
 			gone := l.UnitsShare(it.Quantity, a-it.Quantity)
 			activeLines = append(activeLines, keep)

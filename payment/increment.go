@@ -2,6 +2,7 @@ package payment
 
 import (
 	"context"
+	"errors"
 
 	"github.com/orderengine/orderengine/domain"
 )
@@ -52,3 +53,7 @@ func (s *Simulator) LimitCard(orderID string, max int64) {
 	}
 	s.limit[orderID] = max
 }
+
+// ErrDeclined: the gateway declined to authorize more (an incremental authorization); the
+// caller undid whatever depended on it.
+var ErrDeclined = errors.New("payment declined")
