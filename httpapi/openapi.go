@@ -52,6 +52,7 @@ type Op struct {
 var ProblemDescriptions = map[int]string{
 	400: "the request is malformed (bad JSON, unknown field or query parameter, bad header)",
 	401: "no valid bearer token",
+	402: "the payment was declined; nothing changed",
 	403: "the token's roles do not allow this route, or the resource is someone else's",
 	404: "no such resource (or not yours)",
 	405: "the path exists but not with this method; Allow lists the methods",
@@ -60,6 +61,7 @@ var ProblemDescriptions = map[int]string{
 	413: "the body is over the size limit",
 	415: "the body is not application/json",
 	422: "a required field is missing, or the request breaks a rule",
+	428: "the route needs If-Match",
 	429: "too many requests; see Retry-After",
 	503: "a backend or dependency of this route is not available",
 }

@@ -41,6 +41,8 @@ type Config struct {
 	LineCancellations LineCancellations
 	Returns           Returns
 	LineRefunds       LineRefunds
+	// Edits stages and applies order edits (*orderops.Edits); nil answers 503.
+	Edits OrderEdits
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
 	// RateLimit bounds cart and order writes (zero value: DefaultRateLimit()).
@@ -69,6 +71,7 @@ type API struct {
 	lineCancels LineCancellations
 	returns     Returns
 	lineRefunds LineRefunds
+	edits       OrderEdits
 	maxBody     int64
 	limit       *rateLimiter
 	wait        time.Duration
@@ -105,7 +108,7 @@ func New(c Config) (*API, error) {
 	a := &API{
 		svc: c.Service, ver: c.Verifier, idem: c.Idempotency, co: c.Checkout,
 		webhooks: c.PaymentWebhooks, cancels: c.Cancellations, fulfil: c.Fulfilment, refunds: c.Refunds,
-		parcels: c.Parcels, lineCancels: c.LineCancellations, returns: c.Returns, lineRefunds: c.LineRefunds,
+		parcels: c.Parcels, lineCancels: c.LineCancellations, returns: c.Returns, lineRefunds: c.LineRefunds, edits: c.Edits,
 		maxBody: c.MaxBodyBytes, limit: newRateLimiter(c.RateLimit, c.Now),
 		wait: c.OrderWait, maxWait: c.MaxOrderWait, log: c.Logger, now: c.Now,
 		openapi: mergedOpenAPI(c.OpenAPIMerge),
@@ -155,6 +158,7 @@ func (a *API) Register(r chi.Router) {
 			r.Post("/v1/returns/{rid}/approve", a.idempotent(a.approveReturn))
 			r.Post("/v1/returns/{rid}/reject", a.idempotent(a.rejectReturn))
 			r.Post("/v1/returns/{rid}/receive", a.idempotent(a.receiveReturn))
+			a.registerEdits(r)
 		})
 
 		// Carts and checkout: customers (their own) and admins (any).

@@ -59,6 +59,8 @@ func commandProblem(err error) (problem.Details, bool) {
 		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", ve.Error()).With("errors", ve.Problems), true
 	case errors.Is(err, domain.ErrValidation):
 		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error()), true
+	case errors.Is(err, payment.ErrDeclined):
+		return problem.New(http.StatusPaymentRequired, "payment-declined", "Payment declined", err.Error()), true
 	case errors.Is(err, payment.ErrRefused):
 		return problem.New(http.StatusUnprocessableEntity, "payment-refused", "Payment gateway refused", err.Error()), true
 	case errors.Is(err, commands.ErrForbidden):

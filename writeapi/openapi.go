@@ -224,7 +224,7 @@ const license = "Apache-2.0"
 // Config.OpenAPIMerge).
 func Document(extra ...func(*httpapi.Schemas) []httpapi.Op) map[string]any {
 	s := httpapi.NewSchemas()
-	ops := OpenAPIOps(s)
+	ops := append(OpenAPIOps(s), editOps(s)...)
 	for _, f := range extra {
 		ops = append(ops, f(s)...)
 	}
@@ -268,7 +268,8 @@ type Operation struct {
 
 // Operations lists the documented routes.
 func Operations() []Operation {
-	ops := OpenAPIOps(httpapi.NewSchemas())
+	s := httpapi.NewSchemas()
+	ops := append(OpenAPIOps(s), editOps(s)...)
 	out := make([]Operation, len(ops))
 	for i, op := range ops {
 		out[i] = Operation{Method: op.Method, Path: op.Path, Roles: op.Roles}

@@ -238,6 +238,10 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		}
 		ops.RunSettler(ctx, every, func(ctx context.Context) ([]string, error) { return reader.PendingOrders(ctx, 100) }, log)
 	}
+	edits, err := orderops.NewEdits(orderops.EditsConfig{Ops: ops, Catalog: svc})
+	if err != nil {
+		return nil, err
+	}
 	a.read, err = readapi.New(readapi.Config{
 		Reader:    reader,
 		Positions: a.rmdb, Verifier: ver, Events: a.store, Search: a.search,
@@ -268,7 +272,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	}
 	api, err := writeapi.New(writeapi.Config{
 		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
-		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
+		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, Edits: edits, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
 		Idempotency:  idem,
 		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps, webhooks.OpenAPIOps},
 	})
