@@ -18,7 +18,7 @@ type Orders struct{}
 var _ projections.Projection = Orders{}
 
 func (Orders) Name() string { return "orders" }
-func (Orders) Version() int { return 2 } // 2: after_sales (parcels, returns, per-line counts)
+func (Orders) Version() int { return 3 } // 2: after_sales (parcels, returns, per-line counts); 3: order edits
 
 var orderEvents = []string{
 	domain.OrderPlaced{}.EventType(), domain.OrderPaymentAuthorized{}.EventType(),
@@ -33,7 +33,9 @@ var orderEvents = []string{
 	domain.OrderReturnReceived{}.EventType(), domain.OrderRefundRequested{}.EventType(),
 }
 
-func (Orders) Filter() eventstore.Filter { return eventstore.Filter{EventTypes: orderEvents} }
+func (Orders) Filter() eventstore.Filter {
+	return eventstore.Filter{EventTypes: append(append([]string{}, orderEvents...), orderEditEvents...)}
+}
 
 func (Orders) Tables() []projections.Table {
 	return []projections.Table{
@@ -132,6 +134,9 @@ const lineCols = `order_id, line_no, sku, product_id, name, quantity, unit_price
 var lineColList = splitCols(lineCols)
 
 func orderID(e domain.Event) string {
+	if id, ok := editOrderID(e); ok {
+		return id
+	}
 	switch d := e.(type) {
 	case domain.OrderPlaced:
 		return d.OrderID
@@ -189,16 +194,20 @@ type afterSales struct {
 	Cancellations    []string                   `json:"cancellations,omitempty"`
 	ShippingRefunded bool                       `json:"shippingRefunded,omitempty"`
 	DeliveredAt      *time.Time                 `json:"deliveredAt,omitempty"`
+	Edit             *domain.OrderEdit          `json:"edit,omitempty"`
+	AppliedEdits     []domain.AppliedEdit       `json:"appliedEdits,omitempty"`
 }
 
 func afterSalesOf(o domain.Order) afterSales {
 	return afterSales{Progress: o.Progress, Fulfillments: o.Fulfillments, Returns: o.Returns, PendingRefunds: o.PendingRefunds,
-		PendingReleases: o.PendingReleases, Cancellations: o.Cancellations, ShippingRefunded: o.ShippingRefunded, DeliveredAt: o.DeliveredAt}
+		PendingReleases: o.PendingReleases, Cancellations: o.Cancellations, ShippingRefunded: o.ShippingRefunded, DeliveredAt: o.DeliveredAt,
+		Edit: o.Edit, AppliedEdits: o.AppliedEdits}
 }
 
 func (a afterSales) into(o *domain.Order) {
 	o.Progress, o.Fulfillments, o.Returns, o.PendingRefunds = a.Progress, a.Fulfillments, a.Returns, a.PendingRefunds
 	o.PendingReleases, o.Cancellations, o.ShippingRefunded, o.DeliveredAt = a.PendingReleases, a.Cancellations, a.ShippingRefunded, a.DeliveredAt
+	o.Edit, o.AppliedEdits = a.Edit, a.AppliedEdits
 }
 
 // Apply implements projections.Projection.
@@ -238,6 +247,7 @@ func (Orders) Apply(ctx context.Context, tx *projections.Tx, batch []projections
 		}
 		r.o = domain.EvolveOrder(r.o, e.Data)
 		r.o.Lines = nil
+		r.applyEditLines(e.Data)
 		switch d := e.Data.(type) {
 		case domain.OrderPaymentFailed:
 			r.paymentFailure = d.Reason

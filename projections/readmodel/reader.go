@@ -352,11 +352,15 @@ type Order struct {
 	Progress     []domain.OrderLineProgress `json:"progress,omitempty"`
 	Fulfillments []domain.Fulfillment       `json:"fulfillments,omitempty"`
 	Returns      []domain.Return            `json:"returns,omitempty"`
-	LineCount    int64                      `json:"lineCount"`
-	ItemCount    int64                      `json:"itemCount"`
-	Lines        []domain.Line              `json:"lines,omitempty"`
-	PlacedAt     time.Time                  `json:"placedAt"`
-	UpdatedAt    time.Time                  `json:"updatedAt"`
+	// The latest edit (staged, confirming or closed) and the edits applied, with who, when
+	// and the money they moved.
+	Edit         *domain.OrderEdit    `json:"edit,omitempty"`
+	AppliedEdits []domain.AppliedEdit `json:"appliedEdits,omitempty"`
+	LineCount    int64                `json:"lineCount"`
+	ItemCount    int64                `json:"itemCount"`
+	Lines        []domain.Line        `json:"lines,omitempty"`
+	PlacedAt     time.Time            `json:"placedAt"`
+	UpdatedAt    time.Time            `json:"updatedAt"`
 	// Version is the order stream's 0-based version (the command API's ETag); Position
 	// is the last event's position.
 	Version  int64  `json:"version"`
@@ -472,7 +476,7 @@ func scanOrders(rows *sql.Rows) ([]Order, error) {
 			ShippingAddress: o.ShippingAddress, BillingAddress: o.BillingAddress, Shipment: o.Shipment,
 			DeliveredAt: fromNanos(r.deliveredAt), CancelledAt: fromNanos(r.cancelledAt),
 			CancelReason: o.CancelReason, PaymentFailure: r.paymentFailure, Refunds: o.Refunds,
-			Progress: o.Progress, Fulfillments: o.Fulfillments, Returns: o.Returns,
+			Progress: o.Progress, Fulfillments: o.Fulfillments, Returns: o.Returns, Edit: o.Edit, AppliedEdits: o.AppliedEdits,
 			LineCount: r.lineCount, ItemCount: r.itemCount, PlacedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt,
 			Version: r.version - 1, Position: uint64(r.position), // the table counts events
 		})
