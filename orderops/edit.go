@@ -193,6 +193,9 @@ func (e *Edits) Confirm(ctx context.Context, orderID, editID string, meta comman
 	if s.Edit == nil || s.Edit.ID != editID {
 		return EditView{}, fmt.Errorf("%w: order %s has no edit %s", domain.ErrNotFound, orderID, editID)
 	}
+	if s.Edit.Status == domain.EditCancelled {
+		return EditView{}, &domain.TransitionError{Aggregate: "order edit", ID: editID, State: string(s.Edit.Status), Action: "confirm"}
+	}
 	if s.Edit.Status == domain.EditOpen {
 		pv, err := domain.PreviewOrderEdit(s, *s.Edit)
 		if err != nil {
