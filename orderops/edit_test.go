@@ -277,3 +277,62 @@ func TestEditRacesFulfilment(t *testing.T) {
 		t.Fatalf("a lost edit left reservations: %+v", e.inv("CAP").Totals())
 	}
 }
+
+// TestEditRacesEdit opens two edits at once and confirms one edit from two instances at
+// once: one edit is open, and it is applied exactly once.
+func TestEditRacesEdit(t *testing.T) {
+	e := newEnv(t, payment.SimulatorConfig{AsyncDelay: -1})
+	e.product("TEE", 2000, 50)
+	e.product("CAP", 1500, 50)
+	id := e.orderOf(lq("TEE", 2))
+	a, b := e.edits(), func() *Edits {
+		other, err := New(Config{Runtime: e.rt, Gateway: e.sim, Checkouts: e.co})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ed, _ := NewEdits(EditsConfig{Ops: other, Catalog: e.svc})
+		return ed
+	}()
+	var wg sync.WaitGroup
+	views := make([]EditView, 2)
+	errs := make([]error, 2)
+	for i, ed := range []*Edits{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); views[i], errs[i] = ed.Open(e.ctx, id, admin) }()
+	}
+	wg.Wait()
+	won := 0
+	var eid string
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+			eid = views[i].Edit.ID
+		case !errors.Is(err, domain.ErrIllegalTransition) && !errors.Is(err, commands.ErrConflict):
+			t.Fatalf("open: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d edits opened at once", won)
+	}
+	if _, err := a.AddItem(e.ctx, id, eid, "CAP", 2, admin); err != nil {
+		t.Fatal(err)
+	}
+	for i, ed := range []*Edits{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); views[i], errs[i] = ed.Confirm(e.ctx, id, eid, admin) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, domain.ErrIllegalTransition) && !errors.Is(err, commands.ErrConflict) {
+			t.Fatalf("confirm: %v", err)
+		}
+	}
+	if errs[0] != nil && errs[1] != nil {
+		t.Fatalf("neither confirmation went through: %v / %v", errs[0], errs[1])
+	}
+	o := e.checkMoney(id)
+	if o.Edit.Status != domain.EditApplied || len(o.AppliedEdits) != 1 || e.sim.Calls("increment") != 1 || e.inv("CAP").Totals().OnHand != 48 {
+		t.Fatalf("after two confirmations: %+v, %d increments, CAP %+v", o.Edit, e.sim.Calls("increment"), e.inv("CAP").Totals())
+	}
+}
