@@ -135,14 +135,18 @@ func (e *Edits) Get(ctx context.Context, orderID, editID string) (EditView, erro
 
 // AddItem stages a new line of sku at today's catalog price.
 func (e *Edits) AddItem(ctx context.Context, orderID, editID, sku string, qty int64, meta commands.Meta) (EditView, error) {
+	notSold := &domain.ValidationError{Problems: []domain.FieldProblem{{Field: "sku", Reason: sku + " is not sold"}}}
 	p, err := e.cat.ProductBySKU(ctx, sku)
 	if errors.Is(err, domain.ErrNotFound) {
-		return EditView{}, &domain.ValidationError{Problems: []domain.FieldProblem{{Field: "sku", Reason: sku + " is not in the catalog"}}}
+		return EditView{}, notSold
 	}
 	if err != nil {
 		return EditView{}, err
 	}
 	price, err := p.State.PriceOf(sku)
+	if errors.Is(err, domain.ErrNotFound) {
+		return EditView{}, notSold // a product whose base SKU gave way to variants (archived: ErrValidation)
+	}
 	if err != nil {
 		return EditView{}, err
 	}

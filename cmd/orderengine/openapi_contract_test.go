@@ -269,6 +269,32 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(200, "GET", "/v1/returns/"+ret1+"?minPosition="+pos3, auditor, nil)
 	c.call(404, "GET", "/v1/returns/"+ret1, bob, nil)
 
+	// An order edit: open (If-Match required), stage, preview, confirm; a second one cancelled.
+	r = c.call(201, "POST", "/v1/orders?wait=30s", alice, map[string]any{"cartId": e.cart(alice, map[string]int64{"MUG-1": 2}),
+		"shippingAddress": address, "payment": map[string]any{"token": "tok_visa"}})
+	order4, _ := r.field("order", "id").(string)
+	edits := "/v1/orders/" + order4 + "/edits"
+	c.call(428, "POST", edits, admin, nil)
+	r = c.call(201, "POST", edits, admin, nil, "If-Match", r.header.Get("ETag"))
+	eid, _ := r.field("edit", "id").(string)
+	c.call(200, "POST", edits+"/"+eid+"/items", admin, map[string]any{"sku": "TEE-1-L", "quantity": 1})
+	c.call(422, "POST", edits+"/"+eid+"/items", admin, map[string]any{"sku": "NOPE-1", "quantity": 1})
+	c.call(200, "PATCH", edits+"/"+eid+"/items/MUG-1", admin, map[string]any{"quantity": 1})
+	c.call(422, "PATCH", edits+"/"+eid+"/items/MUG-1", admin, map[string]any{"quantity": -1})
+	c.call(200, "PUT", edits+"/"+eid+"/shipping-address", admin, address)
+	paris := map[string]any{"name": "Alice", "line1": "1 rue de Rivoli", "city": "Paris", "postalCode": "75001", "country": "FR"}
+	c.call(422, "PUT", edits+"/"+eid+"/shipping-address", admin, paris)
+	c.call(200, "GET", edits+"/"+eid, admin, nil)
+	c.call(404, "GET", edits+"/nope", admin, nil)
+	r = c.call(200, "POST", edits+"/"+eid+"/confirm", admin, nil)
+	if r.field("edit", "status") != "applied" {
+		t.Fatalf("confirm: %s", r.body)
+	}
+	c.call(404, "POST", edits+"/nope/confirm", admin, nil)
+	c.call(409, "POST", edits+"/"+eid+"/cancel", admin, nil)
+	r = c.call(201, "POST", edits, admin, nil, "If-Match", r.header.Get("ETag"))
+	c.call(200, "POST", edits+"/"+r.field("edit", "id").(string)+"/cancel", admin, nil)
+
 	// An asynchronous payment: 202 with Location and Retry-After, then the gateway's webhook.
 	cart2 := e.cart(alice, map[string]int64{"MUG-1": 1})
 	r = c.call(202, "POST", "/v1/orders?wait=200ms", alice, map[string]any{"cartId": cart2, "shippingAddress": address, "payment": map[string]any{"token": "tok_async"}})
