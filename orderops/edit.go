@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/orderengine/orderengine/commands"
@@ -357,4 +358,34 @@ func (e *Edits) finish(ctx context.Context, orderID string, meta commands.Meta) 
 	// 4. Apply.
 	_, err = commands.Execute(ctx, e.o.rt, orders, domain.CompleteOrderEdit{OrderID: orderID, EditID: ed.ID}, key("applied"))
 	return err
+}
+
+// RunResumer finishes, until ctx ends, edit confirmations a crash left on orders no request
+// touches again (the edit holds the order: no parcel ships while it is confirming): every
+// interval, it resumes each order pending lists (e.g.
+// readmodel.Reader.PendingOrders, which includes orders with a confirming edit). Resume is
+// idempotent and a no-op without a confirming edit.
+func (e *Edits) RunResumer(ctx context.Context, interval time.Duration, pending func(context.Context) ([]string, error), log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTimer(interval) // as the settler: the first sweep one interval after start
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids, err := pending(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("orderops edit resumer: listing pending orders", "err", err)
+		}
+		for _, id := range ids {
+			if err := e.Resume(ctx, id, commands.Meta{Actor: SettlerActor}); err != nil && ctx.Err() == nil {
+				log.Warn("orderops edit resumer: edit still confirming", "order", id, "err", err)
+			}
+		}
+		t.Reset(interval)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
@@ -334,5 +335,44 @@ func TestEditRacesEdit(t *testing.T) {
 	o := e.checkMoney(id)
 	if o.Edit.Status != domain.EditApplied || len(o.AppliedEdits) != 1 || e.sim.Calls("increment") != 1 || e.inv("CAP").Totals().OnHand != 48 {
 		t.Fatalf("after two confirmations: %+v, %d increments, CAP %+v", o.Edit, e.sim.Calls("increment"), e.inv("CAP").Totals())
+	}
+}
+
+// TestEditResumerFinishesACrashedConfirmation: nobody retries the request; the resumer
+// (as serve runs it on the read model's pending orders) applies the edit once.
+func TestEditResumerFinishesACrashedConfirmation(t *testing.T) {
+	e := newEnv(t, payment.SimulatorConfig{AsyncDelay: -1})
+	e.product("TEE", 2000, 10)
+	e.product("CAP", 1500, 5)
+	id := e.orderOf(lq("TEE", 1))
+	crashing, err := New(Config{Runtime: e.rt, Gateway: &lostAnswers{Simulator: e.sim, lose: 1}, Checkouts: e.co})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eds1, _ := NewEdits(EditsConfig{Ops: crashing, Catalog: e.svc})
+	v, err := eds1.Open(e.ctx, id, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eds1.AddItem(e.ctx, id, v.Edit.ID, "CAP", 1, admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eds1.Confirm(e.ctx, id, v.Edit.ID, admin); err == nil || !e.orderState(id).EditConfirming() {
+		t.Fatalf("the crash did not leave the edit confirming: %v", err)
+	}
+	ctx, stop := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.edits().RunResumer(ctx, 20*time.Millisecond, func(context.Context) ([]string, error) { return []string{id}, nil }, nil)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.orderState(id).Edit.Status != domain.EditApplied && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	<-done
+	if o := e.checkMoney(id); o.Edit.Status != domain.EditApplied || e.sim.Calls("increment") != 1 || len(o.AppliedEdits) != 1 {
+		t.Fatalf("after the resumer: %+v, %d increments", o.Edit, e.sim.Calls("increment"))
 	}
 }

@@ -228,19 +228,24 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, err
 	}
+	edits, err := orderops.NewEdits(orderops.EditsConfig{Ops: ops, Catalog: svc})
+	if err != nil {
+		return nil, err
+	}
 	reader := readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(f.lowStock)})
 	// Orders the read model shows with a pending capture, partial void or refund (a crash
-	// between recording and settling it) are settled every 30 s (the first sweep 30 s after start).
+	// between recording and settling it) or an edit still confirming are finished every 30 s
+	// (the first sweep 30 s after start).
 	a.settle = func(ctx context.Context) {
 		every := f.settleEvery
 		if every <= 0 {
 			every = 30 * time.Second
 		}
-		ops.RunSettler(ctx, every, func(ctx context.Context) ([]string, error) { return reader.PendingOrders(ctx, 100) }, log)
-	}
-	edits, err := orderops.NewEdits(orderops.EditsConfig{Ops: ops, Catalog: svc})
-	if err != nil {
-		return nil, err
+		pending := func(ctx context.Context) ([]string, error) { return reader.PendingOrders(ctx, 100) }
+		done := make(chan struct{})
+		go func() { defer close(done); edits.RunResumer(ctx, every, pending, log) }() // edit confirmations a crash left
+		ops.RunSettler(ctx, every, pending, log)
+		<-done
 	}
 	a.read, err = readapi.New(readapi.Config{
 		Reader:    reader,

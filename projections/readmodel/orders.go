@@ -277,7 +277,7 @@ func (Orders) Apply(ctx context.Context, tx *projections.Tx, batch []projections
 			t.Gross.Amount, t.Shipping.Amount, t.GrandTotal.Amount, o.Authorized.Amount, o.Captured.Amount,
 			o.Refunded.Amount, o.CouponCode, o.PaymentID, marshal(o.ShippingAddress), marshal(o.BillingAddress),
 			carrier, tracking, shippedAt, r.deliveredAt, r.cancelledAt, o.CancelReason, r.paymentFailure,
-			marshal(o.Refunds), marshal(afterSalesOf(o)), boolInt(o.Pending()), r.lineCount, r.itemCount, nanos(o.PlacedAt), nanos(o.UpdatedAt), r.version, r.position})
+			marshal(o.Refunds), marshal(afterSalesOf(o)), boolInt(o.Pending() || o.EditConfirming()), r.lineCount, r.itemCount, nanos(o.PlacedAt), nanos(o.UpdatedAt), r.version, r.position})
 		for i, l := range r.placed {
 			lrows = append(lrows, []any{o.ID, int64(i), l.SKU, l.ProductID, l.Name, l.Quantity, l.UnitPrice.Amount,
 				l.Subtotal.Amount, l.Discount.Amount, l.Net.Amount, l.Tax.Amount, l.Gross.Amount, int64(l.TaxRate), l.TaxInclusive})
