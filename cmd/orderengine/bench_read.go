@@ -94,7 +94,7 @@ func startReadEngine(ctx context.Context, sc *scratch, events, readModels string
 	}
 	c.LogLevel = "error"
 	f := appFlags{auth: authFlags{secret: string(randomSecret())}, readModels: readModelFlags{url: rmURL},
-		bus: "memory", orderWait: 30 * time.Second, webhookSecret: "bench-webhook-secret"}
+		bus: "memory", orderWait: 30 * time.Second, webhookSecret: "bench-webhook-secret-0123456789abcdef"}
 	e, err := startBenchEngine(ctx, c, f, newLogger(c, io.Discard), stderr)
 	return e, string(ek) + "+" + string(rk), err
 }

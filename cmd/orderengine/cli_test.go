@@ -95,6 +95,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"serve", "--addr", ":99999"}, 2, "--addr"},
 		{[]string{"serve", "--order-wait", "5"}, 2, "not a duration"},
 		{[]string{"serve", "--low-stock-threshold", "-3"}, 2, "--low-stock-threshold"},
+		{[]string{"serve", "--payment-webhook-secret", "weak"}, 2, "--payment-webhook-secret"},
 		{[]string{"serve", "--reservation-ttl", "0s"}, 2, "--reservation-ttl"},
 		{[]string{"serve", "--max-event-size", "0"}, 2, "--max-event-size"},
 		{[]string{"serve", "--shutdown-timeout", "-1s"}, 2, "--shutdown-timeout"},

@@ -197,6 +197,10 @@ func (f appFlags) validate() error {
 	if f.reservationTTL < time.Second || f.reservationTTL > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("--reservation-ttl %s: want 1s–168h", f.reservationTTL))
 	}
+	// A short HMAC secret can be guessed; the generated one is 32 random bytes.
+	if n := len(f.webhookSecret); n > 0 && n < 32 {
+		errs = append(errs, fmt.Errorf("--payment-webhook-secret: %d bytes, want at least 32", n))
+	}
 	if _, err := f.webhooks.validate(); err != nil {
 		errs = append(errs, err)
 	}
