@@ -121,10 +121,10 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 			Errors:      []int{405},
 			Responses:   map[int]httpapi.Response{200: {Description: "the document", Content: map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}}},
 		{Method: "POST", Path: "/v1/webhooks/payments", Tag: "Payments", Summary: "Payment gateway webhook",
-			Description: "Gateway notifications (authorised, captured, failed…). No bearer token: the HMAC-SHA256 signature in " + payment.SignatureHeader + " is the authentication; a bad or stale signature is a 400 webhook-rejected and changes nothing. A redelivered event answers duplicate: true.",
+			Description: "Gateway notifications (authorised, captured, failed…). No bearer token: the HMAC-SHA256 signature in " + payment.SignatureHeader + " is the authentication; a bad or stale signature is a 400 webhook-rejected and changes nothing; a body over the limit (64 KiB) is a 413. A redelivered event answers duplicate: true.",
 			Security:    []any{map[string]any{"paymentSignature": []any{}}},
 			Params:      []httpapi.Param{pSignature}, Body: payment.WebhookEvent{},
-			Responses: ok(200, "applied (or a duplicate)", checkout.WebhookResult{}), Errors: []int{400, 503}},
+			Responses: ok(200, "applied (or a duplicate)", checkout.WebhookResult{}), Errors: []int{400, 413, 503}},
 
 		{Method: "POST", Path: "/v1/products", Tag: cat, Summary: "Create a product", Roles: admin, Params: idem, Body: createProductBody{},
 			Responses: created("the product", domain.Product{}), Errors: errsCreate},

@@ -286,6 +286,7 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	c.call(200, "POST", "/v1/webhooks/payments", "", body, payment.SignatureHeader, header.Get(payment.SignatureHeader))
 	c.call(400, "POST", "/v1/webhooks/payments", "", body, payment.SignatureHeader, "t=1,v1="+strings.Repeat("0", 64))
+	c.call(413, "POST", "/v1/webhooks/payments", "", []byte(`{"pad":"`+strings.Repeat("x", 70<<10)+`"}`), payment.SignatureHeader, "t=1,v1="+strings.Repeat("0", 64))
 	e.awaitCheckout(alice, order2)
 	r = c.call(200, "POST", "/v1/orders/"+order2+"/cancel", alice, map[string]any{"reason": "changed my mind"})
 	writeVersion, pos := r.header.Get("ETag"), r.header.Get("Orderengine-Position")
