@@ -25,6 +25,18 @@ func TestInputRules(t *testing.T) {
 	if lines := e.must(200, e.do("GET", "/v1/carts/"+id, alice, nil)).json(t)["lines"].([]any); len(lines) != 1 {
 		t.Fatalf("a body without quantity changed the cart: %v", lines)
 	}
+	// Free text: no control characters, ANSI escapes or bidi overrides; a description keeps its lines.
+	addr := map[string]any{"name": "Alice", "line1": "Main St 1", "city": "Berlin", "postalCode": "10115", "country": "DE"}
+	for _, bad := range []string{"Main\x00St", "\x1b[31mMain", "Main \u202eSt", "Main\nSt"} {
+		addr["line1"] = bad
+		e.must(422, e.do("PUT", "/v1/carts/"+id+"/shipping-address", alice, addr))
+	}
+	addr["line1"] = "Hauptstraße 1"
+	e.must(200, e.do("PUT", "/v1/carts/"+id+"/shipping-address", alice, addr))
+	e.must(201, e.do("POST", "/v1/products", admin, map[string]any{"sku": "D-1", "name": "D", "description": "Soft.\nWashable.",
+		"price": map[string]any{"amount": 100, "currency": "EUR"}}))
+	e.must(422, e.do("POST", "/v1/products", admin, map[string]any{"sku": "D-2", "name": "D\u2066", "price": map[string]any{"amount": 100, "currency": "EUR"}}))
+
 	r := e.must(422, e.do("POST", "/v1/products", admin, map[string]any{"sku": "M-1", "name": "M", "price": map[string]any{"amount": 100, "currency": "XXQ"}}))
 	if !strings.HasSuffix(r.json(t)["type"].(string), "/validation") {
 		t.Fatalf("money problem: %s", r.body)
