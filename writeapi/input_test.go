@@ -2,9 +2,11 @@ package writeapi_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/orderengine/orderengine/auth"
+	"github.com/orderengine/orderengine/writeapi"
 )
 
 // TestInputRules: a missing quantity is a 422 (never a removal), an invalid money value
@@ -41,4 +43,52 @@ func TestInputRules(t *testing.T) {
 	if !strings.HasSuffix(r.json(t)["type"].(string), "/validation") {
 		t.Fatalf("money problem: %s", r.body)
 	}
+}
+
+// TestCartIDsAndOpenCartCap: a client cannot choose a cart id; keyed carts of two
+// customers differ; the open-cart cap holds under concurrent creates and a checked-out
+// cart frees its slot.
+func TestCartIDsAndOpenCartCap(t *testing.T) {
+	e := newEnv(t, func(c *writeapi.Config) {
+		c.RateLimit = writeapi.RateLimit{PerUser: 1e6, UserBurst: 1e6, PerIP: 1e6, IPBurst: 1e6}
+	})
+	alice := token(t, "alice", auth.RoleCustomer)
+	bob := token(t, "bob", auth.RoleCustomer)
+	e.must(400, e.do("POST", "/v1/carts", alice, map[string]any{"id": "my-cart", "currency": "EUR"}))
+	a := e.must(201, e.do("POST", "/v1/carts", alice, map[string]any{"currency": "EUR"}, "Idempotency-Key", "k")).json(t)["id"]
+	b := e.must(201, e.do("POST", "/v1/carts", bob, map[string]any{"currency": "EUR"}, "Idempotency-Key", "k")).json(t)["id"]
+	if a == b {
+		t.Fatal("two customers' keyed carts share an id")
+	}
+
+	var wg sync.WaitGroup
+	statuses := make([]int, 40)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = e.do("POST", "/v1/carts", bob, map[string]any{"currency": "EUR"}).status
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, s := range statuses {
+		switch s {
+		case 201:
+			created++
+		case 409:
+		default:
+			t.Fatalf("status %d", s)
+		}
+	}
+	// bob had one cart already: 19 more fit under the default cap of 20.
+	if created != 19 {
+		t.Fatalf("%d carts created concurrently, want 19 (cap 20)", created)
+	}
+	r := e.must(409, e.do("POST", "/v1/carts", bob, map[string]any{"currency": "EUR"}))
+	if !strings.HasSuffix(r.json(t)["type"].(string), "/open-cart-limit") {
+		t.Fatalf("cap problem: %s", r.body)
+	}
+	// alice is not limited by bob's carts.
+	e.must(201, e.do("POST", "/v1/carts", alice, map[string]any{"currency": "EUR"}))
 }

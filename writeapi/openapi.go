@@ -164,7 +164,7 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 			Params:      idem, Body: receiveBody{}, Responses: ok(200, "the return", domain.Return{}), Errors: []int{400, 404, 409, 413, 415, 422, 503}},
 
 		{Method: "POST", Path: "/v1/carts", Tag: carts, Summary: "Open a cart", Roles: customer, Params: idem, Body: createCartBody{},
-			Description: "A customer's cart is theirs (customerId may only name an admin's customer).",
+			Description: "A customer's cart is theirs (customerId may only name an admin's customer). The server chooses the id (with an Idempotency-Key, one derived from it under a server key that no client can compute). A customer with the maximum of open carts (--max-open-carts, default 20) gets a 409 open-cart-limit.",
 			Responses:   created("the cart", domain.Cart{}), Errors: append(errsCreate, 429)},
 		{Method: "GET", Path: "/v1/carts/{id}", Tag: carts, Summary: "Read a cart", Roles: customer,
 			Responses: ok(200, "the cart", domain.Cart{}), Errors: []int{404}},

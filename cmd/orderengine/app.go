@@ -47,6 +47,7 @@ type appFlags struct {
 	orderWait      time.Duration
 	returnWindow   time.Duration
 	lowStock       int
+	maxOpenCarts   int
 	search         string
 	projections    string
 	unreadyAfter   time.Duration
@@ -79,6 +80,7 @@ func (f *appFlags) register(fs *flagSet) {
 	fs.stringVar(&f.projections, "projections", "ORDERENGINE_PROJECTIONS", "on", "run the projection workers in this process: on | off (then run 'orderengine projections run' elsewhere)")
 	fs.stringVar(&f.search, "search", "ORDERENGINE_SEARCH", "", "search backend: empty (the read-model database: SQLite FTS5 or PostgreSQL full text) | http://host:9200 (Elasticsearch)")
 	fs.intVar(&f.lowStock, "low-stock-threshold", "ORDERENGINE_LOW_STOCK_THRESHOLD", 5, "available units at or below which a SKU is flagged low on stock")
+	fs.intVar(&f.maxOpenCarts, "max-open-carts", "ORDERENGINE_MAX_OPEN_CARTS", commands.DefaultMaxOpenCarts, "carts a customer may have open at once (negative: no cap)")
 	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")
 	fs.durationVar(&f.unreadyAfter, "unready-after", "ORDERENGINE_UNREADY_AFTER", 10*time.Second, "how long a background component may keep failing before /readyz answers 503")
 	fs.durationVar(&f.failAfter, "fail-after", "ORDERENGINE_FAIL_AFTER", 5*time.Minute, "how long a background component may keep failing before serve exits non-zero (0: never)")
@@ -160,7 +162,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	// The one registry of every event type in the log, for everything that decodes it.
 	reg := eventregistry.New()
 	rt := commands.NewRuntime(a.store, reg, commands.RuntimeOptions{Logger: log})
-	svc, err := commands.NewService(rt, commands.ServiceOptions{})
+	svc, err := commands.NewService(rt, commands.ServiceOptions{MaxOpenCarts: f.maxOpenCarts})
 	if err != nil {
 		return nil, err
 	}
