@@ -532,11 +532,15 @@ func (c *Checkout) voidLate(ctx context.Context, s State, cause string) error {
 		if err != nil {
 			return err
 		}
-		if res.Status != payment.StatusSucceeded {
+		refused := res.Status != payment.StatusSucceeded
+		if refused {
 			c.log.Error("gateway refused to void a late authorization", "order", s.OrderID, "ref", ref, "reason", res.Reason)
 		}
-		if _, err := c.exec(ctx, recordLateVoid{OrderID: s.OrderID, GatewayRef: ref}, cause, "late_void:"+ref); err != nil {
+		if _, err := c.exec(ctx, recordLateVoid{OrderID: s.OrderID, GatewayRef: ref, Refused: refused, Reason: res.Reason}, cause, "late_void:"+ref); err != nil {
 			return err
+		}
+		if refused && c.cfg.OnVoidRefused != nil {
+			c.cfg.OnVoidRefused(s.OrderID, ref, res.Reason)
 		}
 	}
 	return nil

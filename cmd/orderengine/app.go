@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderengine/orderengine/auth"
 	"github.com/orderengine/orderengine/bus"
@@ -216,11 +217,14 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 			return err
 		},
 	})
+	voidRefused := prometheus.NewCounter(prometheus.CounterOpts{Name: "orderengine_checkout_void_refused_total",
+		Help: "Late authorizations the gateway refused to void (each needs a human)."})
 	co, err = checkout.New(checkout.Config{
 		Runtime: rt, Store: a.store, Gateway: a.gateway, Bus: a.bus, TTL: f.reservationTTL,
 		WebhookSecret: secret, Logger: log,
 		// The app runs the forwarder under supervision and the lease (see run).
 		DisableForwarder: true,
+		OnVoidRefused: func(string, string, string) { voidRefused.Inc() },
 	})
 	if err != nil {
 		return nil, err
@@ -255,6 +259,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	// Business metrics: the command side reports what it can (rate limits here); the saga,
 	// payments, conflicts and idempotent replays are to be wired to a.business.
 	m := newMetrics(a.store, a.projectionStatus)
+	m.reg.MustRegister(voidRefused)
 	a.business = telemetry.NewBusiness(m.reg)
 	if f.rateLimit == (writeapi.RateLimit{}) {
 		f.rateLimit = writeapi.DefaultRateLimit()
