@@ -270,7 +270,7 @@ func (c *Checkout) authorize(ctx context.Context, s State, cause string) (time.D
 		if err != nil {
 			return 0, err
 		}
-		_, err = commands.Execute(ctx, c.rt, payments, domain.RequestAuthorization{PaymentID: s.OrderID, OrderID: s.OrderID, Amount: s.Amount, Method: cr.PaymentToken},
+		_, err = commands.Execute(ctx, c.rt, payments, domain.RequestAuthorization{PaymentID: s.OrderID, OrderID: s.OrderID, Amount: s.Amount, Method: cr.PaymentToken, CustomerID: s.CustomerID},
 			c.meta(s.OrderID, cause, "request_payment"))
 		switch {
 		case errors.Is(err, domain.ErrAlreadyExists): // recorded concurrently

@@ -69,6 +69,8 @@ var domainEvents = []eventType{
 	{1, PromotionRedeemed{}},
 	{1, PromotionRedemptionReleased{}},
 	{1, PromotionDeactivated{}},
+
+	{1, CustomerErased{}},
 }
 
 var domainUpcasters = []upcasterEntry{

@@ -131,16 +131,18 @@ func ValidateCountry(field, c string) error {
 	return nil
 }
 
-// Address is a postal address.
+// Address is a postal address. Every part but the country is personal data: sealed
+// under the customer's key in the log (tag privacy:"personal", see package privacy);
+// the country stays readable for tax audits.
 type Address struct {
-	Name       string `json:"name"`
-	Line1      string `json:"line1"`
-	Line2      string `json:"line2,omitempty"`
-	City       string `json:"city"`
-	Region     string `json:"region,omitempty"`
-	PostalCode string `json:"postalCode"`
+	Name       string `json:"name" privacy:"personal"`
+	Line1      string `json:"line1" privacy:"personal"`
+	Line2      string `json:"line2,omitempty" privacy:"personal"`
+	City       string `json:"city" privacy:"personal"`
+	Region     string `json:"region,omitempty" privacy:"personal"`
+	PostalCode string `json:"postalCode" privacy:"personal"`
 	Country    string `json:"country"` // ISO 3166-1 alpha-2
-	Phone      string `json:"phone,omitempty"`
+	Phone      string `json:"phone,omitempty" privacy:"personal"`
 }
 
 // Validate checks that the required parts are present and bounded.

@@ -140,7 +140,9 @@ func NewKeyring(store KeyStore, wrap KeyWrapper, opt Options) *Keyring {
 	return &Keyring{store: store, wrap: wrap, ttl: opt.CacheTTL, now: opt.Now, cache: map[string]cached{}}
 }
 
-// prefix marks a sealed value: "pd1.<base64url(nonce|ciphertext)>".
+// prefix marks a sealed value: "pd1.<base64url(subject)>.<base64url(nonce|ciphertext)>".
+// The subject travels with the value (it is the pseudonymous customer id the event
+// names anyway), so a reader needs nothing else to open it.
 const prefix = "pd1."
 
 // IsSealed reports whether s looks like a value Seal returned.
@@ -157,15 +159,30 @@ func (k *Keyring) Seal(ctx context.Context, subject string, plaintext []byte) (s
 	if err != nil {
 		return "", err
 	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
+	return prefix + base64.RawURLEncoding.EncodeToString([]byte(subject)) + "." + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// Open decrypts a value Seal returned for subject; ErrErased once the subject was erased.
-func (k *Keyring) Open(ctx context.Context, subject, sealed string) ([]byte, error) {
+// Subject is the data subject a sealed value belongs to.
+func Subject(sealed string) (string, error) {
 	if !IsSealed(sealed) {
-		return nil, ErrNotSealed
+		return "", ErrNotSealed
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(sealed[len(prefix):])
+	sub, _, ok := strings.Cut(sealed[len(prefix):], ".")
+	b, err := base64.RawURLEncoding.DecodeString(sub)
+	if !ok || err != nil || len(b) == 0 {
+		return "", ErrNotSealed
+	}
+	return string(b), nil
+}
+
+// Open decrypts a value Seal returned; ErrErased once its subject was erased.
+func (k *Keyring) Open(ctx context.Context, sealed string) ([]byte, error) {
+	subject, err := Subject(sealed)
+	if err != nil {
+		return nil, err
+	}
+	_, ct, _ := strings.Cut(sealed[len(prefix):], ".")
+	raw, err := base64.RawURLEncoding.DecodeString(ct)
 	if err != nil {
 		return nil, ErrNotSealed
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,11 +47,16 @@ func keyringContract(t *testing.T, store privacy.KeyStore, wrap privacy.KeyWrapp
 	}
 	// Another keyring (another process) opens it through the key table.
 	other := privacy.NewKeyring(store, wrap, privacy.Options{CacheTTL: time.Millisecond})
-	if got, err := other.Open(ctx, "alice", sealed); err != nil || !bytes.Equal(got, secret) {
+	if got, err := other.Open(ctx, sealed); err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("open: %q %v", got, err)
 	}
 	// A value sealed for alice does not open as bob's.
-	if _, err := other.Open(ctx, "bob", sealed); err == nil {
+	if sub, err := privacy.Subject(sealed); err != nil || sub != "alice" {
+		t.Fatalf("subject %q %v", sub, err)
+	}
+	bobs, _ := kr.Seal(ctx, "bob", []byte("x"))
+	forged := sealed[:len("pd1.")] + bobs[len("pd1."):strings.Index(bobs[4:], ".")+4] + sealed[strings.Index(sealed[4:], ".")+4:]
+	if _, err := other.Open(ctx, forged); err == nil {
 		t.Fatal("alice's value opened as bob's")
 	}
 	// Concurrent first seals of one subject agree on one key.
@@ -66,7 +72,7 @@ func keyringContract(t *testing.T, store privacy.KeyStore, wrap privacy.KeyWrapp
 	}
 	wg.Wait()
 	for i, v := range vals {
-		if got, err := other.Open(ctx, "carol", v); err != nil || string(got) != fmt.Sprint(i) {
+		if got, err := other.Open(ctx, v); err != nil || string(got) != fmt.Sprint(i) {
 			t.Fatalf("concurrent seal %d: %q %v", i, got, err)
 		}
 	}
@@ -75,11 +81,11 @@ func keyringContract(t *testing.T, store privacy.KeyStore, wrap privacy.KeyWrapp
 	if err != nil || !existed {
 		t.Fatalf("erase: %v %v", existed, err)
 	}
-	if _, err := kr.Open(ctx, "alice", sealed); !errors.Is(err, privacy.ErrErased) {
+	if _, err := kr.Open(ctx, sealed); !errors.Is(err, privacy.ErrErased) {
 		t.Fatalf("open after erasure: %v", err)
 	}
 	time.Sleep(5 * time.Millisecond) // past the other keyring's cache
-	if _, err := other.Open(ctx, "alice", sealed); !errors.Is(err, privacy.ErrErased) {
+	if _, err := other.Open(ctx, sealed); !errors.Is(err, privacy.ErrErased) {
 		t.Fatalf("another keyring after erasure: %v", err)
 	}
 	if _, err := other.Seal(ctx, "alice", secret); !errors.Is(err, privacy.ErrErased) {
@@ -89,11 +95,11 @@ func keyringContract(t *testing.T, store privacy.KeyStore, wrap privacy.KeyWrapp
 		t.Fatalf("second erase: %v %v", existed, err)
 	}
 	// carol is untouched.
-	if _, err := other.Open(ctx, "carol", vals[0]); err != nil {
+	if _, err := other.Open(ctx, vals[0]); err != nil {
 		t.Fatal(err)
 	}
 	// A wrong master key cannot open anything.
-	if _, err := privacy.NewKeyring(store, masterKey(t), privacy.Options{}).Open(ctx, "carol", vals[0]); err == nil || errors.Is(err, privacy.ErrErased) {
+	if _, err := privacy.NewKeyring(store, masterKey(t), privacy.Options{}).Open(ctx, vals[0]); err == nil || errors.Is(err, privacy.ErrErased) {
 		t.Fatalf("wrong master key: %v", err)
 	}
 }

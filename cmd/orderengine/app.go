@@ -224,7 +224,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		WebhookSecret: secret, Logger: log,
 		// The app runs the forwarder under supervision and the lease (see run).
 		DisableForwarder: true,
-		OnVoidRefused: func(string, string, string) { voidRefused.Inc() },
+		OnVoidRefused:    func(string, string, string) { voidRefused.Inc() },
 	})
 	if err != nil {
 		return nil, err
