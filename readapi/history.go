@@ -113,19 +113,19 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if a.events == nil {
+	if a.stored == nil {
 		a.fail(w, r, fmt.Errorf("order history: %w", ErrUnavailable))
 		return
 	}
 	ctx := r.Context()
 	id := chi.URLParam(r, "id")
 	p, ownOnly := principal(r)
-	head, err := a.events.Head(ctx)
+	head, err := a.stored.Head(ctx)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	orderRecs, err := readStream(ctx, a.events, domain.CategoryOrder+"-"+id)
+	orderRecs, err := readStream(ctx, a.stored, domain.CategoryOrder+"-"+id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -163,7 +163,7 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	since := orderRecs[0].Position // nothing concerns the order before it was placed…
 	for _, stream := range whole {
-		recs, err := readStream(ctx, a.events, stream)
+		recs, err := readStream(ctx, a.stored, stream)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -186,7 +186,7 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Sort(shared)
 	for _, stream := range slices.Compact(shared) {
-		recs, complete, err := readStreamSince(ctx, a.events, stream, since)
+		recs, complete, err := readStreamSince(ctx, a.stored, stream, since)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -335,12 +335,12 @@ func (a *API) exportEvents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if a.events == nil {
+	if a.stored == nil {
 		a.fail(w, r, fmt.Errorf("the event log: %w", ErrUnavailable))
 		return
 	}
 	ctx := r.Context()
-	head, err := a.events.Head(ctx)
+	head, err := a.stored.Head(ctx)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -349,7 +349,7 @@ func (a *API) exportEvents(w http.ResponseWriter, r *http.Request) {
 		a.streamEvents(w, r, after, limit, filter, head)
 		return
 	}
-	recs, err := a.events.ReadAll(ctx, after, limit, filter)
+	recs, err := a.stored.ReadAll(ctx, after, limit, filter)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -372,7 +372,7 @@ func (a *API) exportEvents(w http.ResponseWriter, r *http.Request) {
 // client continues after the last line's position; fewer lines than limit means the end.
 func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, after uint64, limit int, filter eventstore.Filter, head uint64) {
 	ctx := r.Context()
-	first, err := a.events.ReadAll(ctx, after, min(limit, streamPage), filter)
+	first, err := a.stored.ReadAll(ctx, after, min(limit, streamPage), filter)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -401,7 +401,7 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, after uint64,
 		if len(recs) < streamPage || sent >= limit {
 			return
 		}
-		if recs, err = a.events.ReadAll(ctx, after, min(limit-sent, streamPage), filter); err != nil {
+		if recs, err = a.stored.ReadAll(ctx, after, min(limit-sent, streamPage), filter); err != nil {
 			// Headers are gone: end the stream short; the client resumes after its last line.
 			if ctx.Err() == nil {
 				a.log.Error("event export failed mid-stream", "after", after, "err", err)

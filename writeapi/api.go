@@ -50,6 +50,9 @@ type Config struct {
 	OrderWait, MaxOrderWait time.Duration
 	Logger                  *slog.Logger
 	Now                     func() time.Time
+	// Erasure erases customers (crypto-shredding, *privacy.Store); nil leaves
+	// POST /v1/customers/{id}/erasure answering 503.
+	Erasure Eraser
 	// OpenAPIMerge adds other APIs' paths and schemas to the document served at
 	// /v1/openapi.json, for APIs registered on the same router.
 	OpenAPIMerge []func(*httpapi.Schemas) []httpapi.Op
@@ -69,6 +72,7 @@ type API struct {
 	lineCancels LineCancellations
 	returns     Returns
 	lineRefunds LineRefunds
+	erasure     Eraser
 	maxBody     int64
 	limit       *rateLimiter
 	wait        time.Duration
@@ -105,7 +109,7 @@ func New(c Config) (*API, error) {
 	a := &API{
 		svc: c.Service, ver: c.Verifier, idem: c.Idempotency, co: c.Checkout,
 		webhooks: c.PaymentWebhooks, cancels: c.Cancellations, fulfil: c.Fulfilment, refunds: c.Refunds,
-		parcels: c.Parcels, lineCancels: c.LineCancellations, returns: c.Returns, lineRefunds: c.LineRefunds,
+		parcels: c.Parcels, lineCancels: c.LineCancellations, returns: c.Returns, lineRefunds: c.LineRefunds, erasure: c.Erasure,
 		maxBody: c.MaxBodyBytes, limit: newRateLimiter(c.RateLimit, c.Now),
 		wait: c.OrderWait, maxWait: c.MaxOrderWait, log: c.Logger, now: c.Now,
 		openapi: mergedOpenAPI(c.OpenAPIMerge),
@@ -155,6 +159,7 @@ func (a *API) Register(r chi.Router) {
 			r.Post("/v1/returns/{rid}/approve", a.idempotent(a.approveReturn))
 			r.Post("/v1/returns/{rid}/reject", a.idempotent(a.rejectReturn))
 			r.Post("/v1/returns/{rid}/receive", a.idempotent(a.receiveReturn))
+			r.Post("/v1/customers/{id}/erasure", a.eraseCustomer)
 		})
 
 		// Carts and checkout: customers (their own) and admins (any).
