@@ -28,6 +28,7 @@ import (
 	"github.com/orderengine/orderengine/lease"
 	"github.com/orderengine/orderengine/orderops"
 	"github.com/orderengine/orderengine/payment"
+	"github.com/orderengine/orderengine/privacy"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
 	"github.com/orderengine/orderengine/readapi"
@@ -92,6 +93,7 @@ func (f *appFlags) register(fs *flagSet) {
 type app struct {
 	store    eventstore.Store
 	ownStore bool
+	sealed   *privacy.Store
 	svc      *commands.Service
 	bus      *bus.PubSub
 	gateway  *payment.Simulator
@@ -160,6 +162,12 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		}
 		a.ownStore = true
 	}
+	// Everything reads and writes through the sealing store: personal data is sealed
+	// in the log and opened (or "[erased]") on the way out.
+	if a.sealed, err = sealedStore(ctx, c, a.store, log); err != nil {
+		return nil, err
+	}
+	a.store = a.sealed
 	// The one registry of every event type in the log, for everything that decodes it.
 	reg := eventregistry.New()
 	rt := commands.NewRuntime(a.store, reg, commands.RuntimeOptions{Logger: log})
@@ -275,7 +283,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	}
 	api, err := writeapi.New(writeapi.Config{
 		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
-		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
+		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit, Erasure: a.sealed,
 		Idempotency:  idem,
 		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps, webhooks.OpenAPIOps},
 	})

@@ -330,6 +330,10 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(200, "GET", "/v1/admin/events?limit=5", auditor, nil)
 	c.call(200, "GET", "/v1/admin/events?limit=5", auditor, nil, "Accept", "application/x-ndjson")
 	c.call(403, "GET", "/v1/admin/events", alice, nil)
+	c.call(403, "POST", "/v1/customers/ghost/erasure", alice, nil)
+	if r := c.call(200, "POST", "/v1/customers/ghost/erasure", admin, nil); r.field("customerId") != "ghost" {
+		t.Fatalf("erasure: %v", r.field("customerId"))
+	}
 
 	// Outgoing webhooks: an endpoint, replayed from the start so that it has deliveries.
 	c.call(200, "GET", "/v1/asyncapi.json", "", nil)
