@@ -94,6 +94,7 @@ type app struct {
 	store    eventstore.Store
 	ownStore bool
 	sealed   *privacy.Store
+	dataDir  string
 	svc      *commands.Service
 	bus      *bus.PubSub
 	gateway  *payment.Simulator
@@ -146,7 +147,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	a := &app{log: log, tracing: f.tracing}
+	a := &app{log: log, tracing: f.tracing, dataDir: c.DataDir}
 	if a.tracing == nil {
 		a.tracing = telemetry.Disabled()
 	}
@@ -283,7 +284,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	}
 	api, err := writeapi.New(writeapi.Config{
 		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
-		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit, Erasure: a.sealed,
+		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit, Erasure: eraser{store: a.sealed, rt: rt},
 		Idempotency:  idem,
 		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps, webhooks.OpenAPIOps},
 	})

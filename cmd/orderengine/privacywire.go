@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"time"
 
+	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/postgres"
@@ -71,4 +73,19 @@ func sealedStore(ctx context.Context, c Config, store eventstore.Store, log *slo
 	}
 	reg := eventregistry.New()
 	return privacy.NewStore(store, privacy.NewKeyring(keys, wrap, privacy.Options{}), privacy.Rules(reg)), nil
+}
+
+// eraser erases through the sealing store, then drops the command side's cached states
+// (which may hold the customer's data opened before the erasure).
+type eraser struct {
+	store *privacy.Store
+	rt    *commands.Runtime
+}
+
+func (e eraser) Erase(ctx context.Context, customerID, actor string, now time.Time) (privacy.Erasure, error) {
+	res, err := e.store.Erase(ctx, customerID, actor, now)
+	if err == nil {
+		e.rt.ForgetCached()
+	}
+	return res, err
 }
