@@ -13,7 +13,7 @@ import (
 // and records customer.erased, as POST /v1/customers/{id}/erasure does.
 func runCustomersErase(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c Config
-	fs := newFlagSet("customers erase", "customers erase CUSTOMER_ID [flags]", getenv, stderr)
+	fs := newFlagSet("customers erase", "customers erase CUSTOMER_ID [flags]", getenv, stdout)
 	commonFlags(fs, &c)
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {

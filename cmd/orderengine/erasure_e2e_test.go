@@ -190,3 +190,26 @@ func erasureFlow(t *testing.T, e *e2e, raw eventstore.Store, scan func(t *testin
 		t.Fatalf("audit verify after erasure: %+v %v", rep, err)
 	}
 }
+
+// TestCustomersEraseCLI: `orderengine customers erase ID` erases once, says so when
+// repeated, and a missing id is a usage error (exit 2).
+func TestCustomersEraseCLI(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, env("ORDERENGINE_DATA_DIR", dir), &out, &errOut)
+		return exitCode(err, &errOut), out.String(), errOut.String()
+	}
+	if code, out, errOut := run("customers", "erase", "zelda"); code != 0 || !strings.Contains(out, "customer zelda erased") {
+		t.Fatalf("erase: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := run("customers", "erase", "zelda"); code != 0 || !strings.Contains(out, "already erased") {
+		t.Fatalf("erase again: %d %q", code, out)
+	}
+	if code, _, _ := run("customers", "erase"); code != 2 {
+		t.Fatalf("no id: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "master-key")); err != nil {
+		t.Fatalf("the embedded tier made no master key: %v", err)
+	}
+}
