@@ -239,13 +239,20 @@ func (s *Store) SubscribeAll(ctx context.Context, from uint64, filter eventstore
 
 type subscription struct {
 	eventstore.Subscription
-	s *Store
+	s   *Store
+	err error // sticky, as the Subscription contract says: the failed event is not skipped
 }
 
 func (u *subscription) Next(ctx context.Context) (eventstore.RecordedEvent, error) {
+	if u.err != nil {
+		return eventstore.RecordedEvent{}, u.err
+	}
 	rec, err := u.Subscription.Next(ctx)
 	if err != nil {
 		return rec, err
 	}
-	return u.s.open(ctx, rec)
+	if rec, err = u.s.open(ctx, rec); err != nil {
+		u.err = err
+	}
+	return rec, err
 }

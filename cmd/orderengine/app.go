@@ -183,7 +183,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	// Zero --unready-after takes the supervisor's default.
 	a.sup = supervise.New(supervise.Options{UnreadyAfter: f.unreadyAfter, FailAfter: f.failAfter, Logger: log})
 	a.sup.Probe("store", storeProbe(a.store))
-	a.locker = newLocker(a.store, log)
+	a.locker = newLocker(a.sealed.Inner(), log) // the lease needs the concrete store (PostgreSQL advisory locks)
 	if a.forward, err = bus.NewForwarder(bus.ForwarderConfig{
 		Store: a.store, Publisher: a.bus.Publisher(), TopicPrefix: a.bus.TopicPrefix(), Logger: log,
 		Lease: a.locker, Health: a.sup.Register("bus-forwarder"), Tracing: a.tracing,
