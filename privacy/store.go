@@ -127,6 +127,33 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	return s.Store.Append(ctx, stream, expected, out...)
 }
 
+// AppendMulti implements eventstore.MultiAppender when the wrapped store does: every
+// part is sealed like Append's events, then appended atomically by the wrapped store.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	m, ok := s.Store.(eventstore.MultiAppender)
+	if !ok {
+		return nil, eventstore.ErrMultiAppendUnsupported
+	}
+	sealed := make([]eventstore.StreamAppend, len(parts))
+	for i, p := range parts {
+		sealed[i] = p
+		evs := append([]eventstore.EventData(nil), p.Events...)
+		for j, e := range evs {
+			r, ok := s.rules[e.Type]
+			if !ok {
+				continue
+			}
+			data, err := s.seal(ctx, r, e.Data)
+			if err != nil {
+				return nil, fmt.Errorf("seal %s: %w", e.Type, err)
+			}
+			evs[j].Data = data
+		}
+		sealed[i].Events = evs
+	}
+	return m.AppendMulti(ctx, sealed...)
+}
+
 func (s *Store) seal(ctx context.Context, r Rule, data []byte) ([]byte, error) {
 	var m map[string]any
 	d := json.NewDecoder(bytes.NewReader(data))

@@ -143,3 +143,44 @@ func TestStoreSealsAndErases(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreSealsMultiAppends: a multi-stream append through the store is sealed too.
+func TestStoreSealsMultiAppends(t *testing.T) {
+	ctx := context.Background()
+	inner, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	keys, err := privacy.NewSQLiteKeys(ctx, inner.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := eventregistry.New()
+	store := privacy.NewStore(inner, privacy.NewKeyring(keys, masterKey(t), privacy.Options{}), privacy.Rules(reg))
+	ed, err := envelope.Encode(reg, uuid.New(), domain.OrderPlaced{OrderID: "o9", CustomerID: "zelda", Currency: "EUR", ShippingAddress: addr, At: time.Now()}, envelope.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := envelope.Encode(reg, uuid.New(), request.Recorded{OrderID: "o9", CustomerID: "zelda", PaymentToken: "tok_multi_secret", At: time.Now()}, envelope.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.AppendMulti(ctx, store, eventstore.StreamAppend{Stream: "order-o9", Expected: eventstore.NoStream, Events: []eventstore.EventData{ed}},
+		eventstore.StreamAppend{Stream: "checkoutrequest-o9", Expected: eventstore.NoStream, Events: []eventstore.EventData{cr}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := inner.ReadAll(ctx, 0, 10, eventstore.Filter{})
+	if err != nil || len(raw) != 2 {
+		t.Fatalf("%d events, %v", len(raw), err)
+	}
+	for _, r := range raw {
+		if strings.Contains(string(r.Data), addr.Line1) || strings.Contains(string(r.Data), "tok_multi_secret") {
+			t.Fatalf("%s in clear: %s", r.Type, r.Data)
+		}
+	}
+	opened, err := store.ReadStream(ctx, "checkoutrequest-o9", eventstore.Forward, 0, 1)
+	if err != nil || !strings.Contains(string(opened[0].Data), "tok_multi_secret") {
+		t.Fatalf("opened: %v %v", opened, err)
+	}
+}
