@@ -86,7 +86,11 @@ type Config struct {
 	// (default payment.DefaultTolerance).
 	WebhookSecret    []byte
 	WebhookTolerance time.Duration
-	Logger           *slog.Logger
+	// OnVoidRefused, if set, is called after the gateway refused to void a late
+	// authorization and checkout.late_authorization_void_refused was recorded (a metric
+	// hook: such a hold needs a human).
+	OnVoidRefused func(orderID, gatewayRef, reason string)
+	Logger        *slog.Logger
 	// Now is the saga's clock (default Runtime.Now); it should agree with the runtime's.
 	Now func() time.Time
 }

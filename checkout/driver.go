@@ -270,7 +270,7 @@ func (c *Checkout) authorize(ctx context.Context, s State, cause string) (time.D
 		if err != nil {
 			return 0, err
 		}
-		_, err = commands.Execute(ctx, c.rt, payments, domain.RequestAuthorization{PaymentID: s.OrderID, OrderID: s.OrderID, Amount: s.Amount, Method: cr.PaymentToken},
+		_, err = commands.Execute(ctx, c.rt, payments, domain.RequestAuthorization{PaymentID: s.OrderID, OrderID: s.OrderID, Amount: s.Amount, Method: cr.PaymentToken, CustomerID: s.CustomerID},
 			c.meta(s.OrderID, cause, "request_payment"))
 		switch {
 		case errors.Is(err, domain.ErrAlreadyExists): // recorded concurrently
@@ -532,11 +532,15 @@ func (c *Checkout) voidLate(ctx context.Context, s State, cause string) error {
 		if err != nil {
 			return err
 		}
-		if res.Status != payment.StatusSucceeded {
+		refused := res.Status != payment.StatusSucceeded
+		if refused {
 			c.log.Error("gateway refused to void a late authorization", "order", s.OrderID, "ref", ref, "reason", res.Reason)
 		}
-		if _, err := c.exec(ctx, recordLateVoid{OrderID: s.OrderID, GatewayRef: ref}, cause, "late_void:"+ref); err != nil {
+		if _, err := c.exec(ctx, recordLateVoid{OrderID: s.OrderID, GatewayRef: ref, Refused: refused, Reason: res.Reason}, cause, "late_void:"+ref); err != nil {
 			return err
+		}
+		if refused && c.cfg.OnVoidRefused != nil {
+			c.cfg.OnVoidRefused(s.OrderID, ref, res.Reason)
 		}
 	}
 	return nil

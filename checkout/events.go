@@ -131,6 +131,14 @@ type (
 		GatewayRef string    `json:"gatewayRef"`
 		At         time.Time `json:"at"`
 	}
+	// LateAuthorizationVoidRefused: the gateway refused to void such an authorization;
+	// the hold stays on the customer's card until someone resolves it (Config.OnVoidRefused).
+	LateAuthorizationVoidRefused struct {
+		OrderID    string    `json:"orderId"`
+		GatewayRef string    `json:"gatewayRef"`
+		Reason     string    `json:"reason,omitempty"`
+		At         time.Time `json:"at"`
+	}
 )
 
 func (Started) EventType() string                 { return "checkout.started" }
@@ -142,9 +150,12 @@ func (Failed) EventType() string                  { return "checkout.failed" }
 func (CancelRequested) EventType() string         { return "checkout.cancel_requested" }
 func (Completed) EventType() string               { return "checkout.completed" }
 func (LateAuthorizationVoided) EventType() string { return "checkout.late_authorization_voided" }
+func (LateAuthorizationVoidRefused) EventType() string {
+	return "checkout.late_authorization_void_refused"
+}
 
 // Events lists every checkout event type (schema version 1).
 func Events() []domain.Event {
 	return []domain.Event{Started{}, StockReserved{}, CouponRedeemed{}, PaymentAnswered{}, WebhookReceived{},
-		Failed{}, CancelRequested{}, Completed{}, LateAuthorizationVoided{}}
+		Failed{}, CancelRequested{}, Completed{}, LateAuthorizationVoided{}, LateAuthorizationVoidRefused{}}
 }

@@ -37,9 +37,11 @@ type State struct {
 	// it was cancelled afterwards.
 	WasConfirmed bool
 	// LateRefs are authorizations that arrived after the payment had failed; each must be
-	// voided (LateVoided).
-	LateRefs   []string
-	LateVoided map[string]bool
+	// voided (LateVoided) — or the gateway refused the void (LateVoidRefused, ref →
+	// reason), which needs a human: it is not retried.
+	LateRefs        []string
+	LateVoided      map[string]bool
+	LateVoidRefused map[string]string
 }
 
 // Exists reports whether the checkout has started.
@@ -72,7 +74,7 @@ func (s State) Step() Step {
 func (s State) unvoided() []string {
 	var out []string
 	for _, r := range s.LateRefs {
-		if !s.LateVoided[r] {
+		if _, refused := s.LateVoidRefused[r]; !s.LateVoided[r] && !refused {
 			out = append(out, r)
 		}
 	}
@@ -98,6 +100,13 @@ func (s State) clone() State {
 			m[k] = v
 		}
 		s.LateVoided = m
+	}
+	if s.LateVoidRefused != nil {
+		m := make(map[string]string, len(s.LateVoidRefused))
+		for k, v := range s.LateVoidRefused {
+			m[k] = v
+		}
+		s.LateVoidRefused = m
 	}
 	return s
 }
@@ -170,6 +179,11 @@ func (s *State) apply(e domain.Event) {
 			s.LateVoided = map[string]bool{}
 		}
 		s.LateVoided[e.GatewayRef] = true
+	case LateAuthorizationVoidRefused:
+		if s.LateVoidRefused == nil {
+			s.LateVoidRefused = map[string]string{}
+		}
+		s.LateVoidRefused[e.GatewayRef] = e.Reason
 	default:
 		return
 	}
@@ -197,6 +211,8 @@ func eventTime(e domain.Event) time.Time {
 	case Completed:
 		return e.At
 	case LateAuthorizationVoided:
+		return e.At
+	case LateAuthorizationVoidRefused:
 		return e.At
 	}
 	return time.Time{}
@@ -228,7 +244,12 @@ type (
 		Code    Code
 		Reason  string
 	}
-	recordLateVoid struct{ OrderID, GatewayRef string }
+	// recordLateVoid records the gateway's answer to voiding a late authorization.
+	recordLateVoid struct {
+		OrderID, GatewayRef string
+		Refused             bool
+		Reason              string
+	}
 )
 
 func (c start) AggregateID() string          { return c.OrderID }
@@ -315,8 +336,11 @@ func decide(s State, c Command, now time.Time) ([]domain.Event, error) {
 		}
 		return []domain.Event{Completed{OrderID: s.OrderID, Outcome: c.Outcome, Code: c.Code, Reason: c.Reason, At: now}}, nil
 	case recordLateVoid:
-		if s.LateVoided[c.GatewayRef] {
+		if _, refused := s.LateVoidRefused[c.GatewayRef]; s.LateVoided[c.GatewayRef] || refused {
 			return nil, nil
+		}
+		if c.Refused {
+			return []domain.Event{LateAuthorizationVoidRefused{OrderID: s.OrderID, GatewayRef: c.GatewayRef, Reason: c.Reason, At: now}}, nil
 		}
 		return []domain.Event{LateAuthorizationVoided{OrderID: s.OrderID, GatewayRef: c.GatewayRef, At: now}}, nil
 	}

@@ -107,3 +107,14 @@ func (c *streamCache) put(stream string, state any, from, version, position uint
 		delete(c.entries, old.Value.(*cacheEntry).stream)
 	}
 }
+
+// clear forgets every entry.
+func (c *streamCache) clear() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
+	c.lru.Init()
+}

@@ -64,8 +64,9 @@ func (s *Service) DeactivatePromotion(ctx context.Context, code string, meta Met
 }
 
 // CreateCart opens a cart. CartID may be empty: it is then generated, or derived from
-// meta.IdempotencyKey so a retry addresses the same cart. For a customer, CustomerID
-// defaults to meta.Customer and may not name anyone else.
+// meta.IdempotencyKey (keyed by ServiceOptions.IDKey) so a retry addresses the same cart.
+// For a customer, CustomerID defaults to meta.Customer and may not name anyone else. A
+// customer's cart takes one of their MaxOpenCarts slots first (ErrTooManyOpenCarts).
 func (s *Service) CreateCart(ctx context.Context, cmd domain.CreateCart, meta Meta) (Result[domain.Cart], error) {
 	if meta.Customer != "" {
 		if cmd.CustomerID != "" && cmd.CustomerID != meta.Customer {
@@ -74,10 +75,18 @@ func (s *Service) CreateCart(ctx context.Context, cmd domain.CreateCart, meta Me
 		cmd.CustomerID = meta.Customer
 	}
 	if cmd.CartID == "" {
-		cmd.CartID = newID("cart", meta)
+		cmd.CartID = s.newID("cart", meta)
 	}
 	if err := domain.ValidateID("cartId", cmd.CartID); err != nil {
 		return Result[domain.Cart]{}, err
+	}
+	if cmd.CustomerID != "" {
+		if err := domain.ValidateCurrency(cmd.Currency); err != nil {
+			return Result[domain.Cart]{}, err // before a slot is taken
+		}
+		if err := s.reserveCartSlot(ctx, cmd.CustomerID, cmd.CartID, meta.step("slot")); err != nil {
+			return Result[domain.Cart]{}, err
+		}
 	}
 	return Execute(ctx, s.rt, s.carts, cmd, meta)
 }

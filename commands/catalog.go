@@ -156,7 +156,7 @@ func (s *Service) CreateProduct(ctx context.Context, cmd domain.CreateProduct, m
 		return Result[domain.Product]{}, err
 	}
 	if cmd.ProductID == "" {
-		cmd.ProductID = newID("product", meta)
+		cmd.ProductID = s.newID("product", meta)
 	}
 	// validate before claiming anything
 	if _, err := domain.DecideProduct(domain.Product{}, cmd, s.rt.now()); err != nil {

@@ -34,4 +34,6 @@ func (SKUReleased) EventType() string { return "catalog.sku_released" }
 
 // Events lists this package's event types (schema version 1), for the application's
 // registry (package eventregistry).
-func Events() []domain.Event { return []domain.Event{SKUClaimed{}, SKUReleased{}} }
+func Events() []domain.Event {
+	return []domain.Event{SKUClaimed{}, SKUReleased{}, CustomerCartOpened{}, CustomerCartsRecounted{}}
+}

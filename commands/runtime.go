@@ -336,3 +336,8 @@ func backoff(ctx context.Context, attempt int) error {
 		return ctx.Err()
 	}
 }
+
+// ForgetCached drops every cached aggregate state, so the next load reads the store
+// again: after a customer's erasure, states folded from their personal data (a cart's
+// address, a payment's token) must not outlive their key in memory.
+func (rt *Runtime) ForgetCached() { rt.cache.clear() }

@@ -2,6 +2,9 @@ package commands
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -25,6 +28,14 @@ type ServiceOptions struct {
 	// (default 5 min): after it, the claim counts as left behind by a crashed request and
 	// another product may take the SKU. Keep it well above the longest request.
 	ClaimGrace time.Duration
+	// MaxOpenCarts caps the carts a customer may have open at once (default
+	// DefaultMaxOpenCarts; negative: no cap). See CategoryCustomerCarts.
+	MaxOpenCarts int
+	// IDKey keys the derivation of aggregate ids from idempotency keys, so that nobody
+	// can compute the id of another customer's keyed cart (default: random per Service,
+	// so a retry that reaches another instance or a restarted one creates a new cart,
+	// unless the idempotency store replays the first answer, as it does once completed).
+	IDKey []byte
 }
 
 // Service is the application service behind the command API: it fills commands from the
@@ -55,6 +66,15 @@ func NewService(rt *Runtime, opt ServiceOptions) (*Service, error) {
 	}
 	if opt.ClaimGrace <= 0 {
 		opt.ClaimGrace = 5 * time.Minute
+	}
+	if opt.MaxOpenCarts == 0 {
+		opt.MaxOpenCarts = DefaultMaxOpenCarts
+	}
+	if len(opt.IDKey) == 0 {
+		opt.IDKey = make([]byte, 32)
+		if _, err := rand.Read(opt.IDKey); err != nil {
+			return nil, fmt.Errorf("id key: %w", err)
+		}
 	}
 	for _, e := range append(Events(), request.Events()...) {
 		if !rt.reg.Knows(e) {
@@ -95,13 +115,14 @@ func (m Meta) step(name string) Meta {
 
 var idNamespace = uuid.MustParse("3b0f5c1e-8d2a-4f47-9a51-6c7e2d9b8a10")
 
-// newID is a fresh aggregate id, or with an idempotency key one derived from it, so a
-// retried create addresses the same aggregate and is recognised as a replay.
-func newID(kind string, meta Meta) string {
+// newID is a fresh aggregate id, or with an idempotency key one derived from it by an
+// HMAC under the service's IDKey, so a retried create addresses the same aggregate and is
+// recognised as a replay, while nobody without the key can compute the id.
+func (s *Service) newID(kind string, meta Meta) string {
 	if meta.IdempotencyKey == "" {
 		return uuid.NewString()
 	}
-	return uuid.NewSHA1(idNamespace, []byte(kind+"\x00"+meta.Customer+"\x00"+meta.IdempotencyKey)).String()
+	return uuid.NewHash(hmac.New(sha256.New, s.opt.IDKey), idNamespace, []byte(kind+"\x00"+meta.Customer+"\x00"+meta.IdempotencyKey), 5).String()
 }
 
 // OrderIDForCart is the id of the one order a cart can become.

@@ -183,9 +183,12 @@ type (
 		At     time.Time `json:"at"`
 	}
 	CartShippingAddressSet struct {
-		CartID  string    `json:"cartId"`
-		Address Address   `json:"address"`
-		At      time.Time `json:"at"`
+		CartID string `json:"cartId"`
+		// CustomerID is the data subject of the address (empty in events recorded
+		// before it was added: those addresses are not sealed).
+		CustomerID string    `json:"customerId,omitempty" privacy:"subject"`
+		Address    Address   `json:"address"`
+		At         time.Time `json:"at"`
 	}
 	CartPriced struct {
 		CartID     string       `json:"cartId"`
@@ -382,7 +385,7 @@ func (p Pricing) decideCart(s Cart, c CartCommand, now time.Time) ([]Event, erro
 		if s.ShippingAddress != nil && *s.ShippingAddress == c.Address {
 			return nil, nil
 		}
-		return []Event{CartShippingAddressSet{CartID: s.ID, Address: c.Address, At: now}}, nil
+		return []Event{CartShippingAddressSet{CartID: s.ID, CustomerID: s.CustomerID, Address: c.Address, At: now}}, nil
 
 	case CheckOutCart:
 		var ps problems

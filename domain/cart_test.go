@@ -178,14 +178,14 @@ func TestCartShippingAddressTaxes(t *testing.T) {
 	withTee := cartHistory(t, createC1, teeM)
 	ny := Address{Name: "Bob", Line1: "1 Main St", City: "New York", Region: "NY", PostalCode: "10001", Country: "US"}
 	given(t, d, withTee...).when(SetShippingAddress{CartID: "c1", Address: ny}).then(
-		CartShippingAddressSet{CartID: "c1", Address: ny, At: t0},
+		CartShippingAddressSet{CartID: "c1", CustomerID: "alice", Address: ny, At: t0},
 		CartPriced{CartID: "c1", TaxCountry: "US", Lines: []PricedLine{{SKU: "TEE-RED-M", LineAmounts: LineAmounts{
 			Subtotal: eur(3998), Discount: eur(0), Net: eur(3998), Tax: eur(0), Gross: eur(3998),
 		}}}, Totals: Totals{Subtotal: eur(3998), Discount: eur(0), Net: eur(3998), Tax: eur(0), Gross: eur(3998), Shipping: eur(495), GrandTotal: eur(4493)}, At: t0},
 	)
 	// same country: the address is recorded, nothing to reprice
 	given(t, d, withTee...).when(SetShippingAddress{CartID: "c1", Address: berlin}).then(
-		CartShippingAddressSet{CartID: "c1", Address: berlin, At: t0},
+		CartShippingAddressSet{CartID: "c1", CustomerID: "alice", Address: berlin, At: t0},
 	)
 	moon := berlin
 	moon.Country = "AQ"
@@ -195,7 +195,7 @@ func TestCartShippingAddressTaxes(t *testing.T) {
 
 func TestCartCheckout(t *testing.T) {
 	d := cartDecider()
-	ready := []Event{cartCreated, teeMAdded, CartShippingAddressSet{CartID: "c1", Address: berlin, At: t0}}
+	ready := []Event{cartCreated, teeMAdded, CartShippingAddressSet{CartID: "c1", CustomerID: "alice", Address: berlin, At: t0}}
 	done := CartCheckedOut{CartID: "c1", OrderID: "o1", At: t0}
 	given(t, d, ready...).when(CheckOutCart{CartID: "c1", OrderID: "o1"}).then(done)
 	given(t, d, append(ready, done)...).when(CheckOutCart{CartID: "c1", OrderID: "o1"}).thenNothing()

@@ -77,6 +77,8 @@ var domainEvents = []eventType{
 	{1, PromotionRedeemed{}},
 	{1, PromotionRedemptionReleased{}},
 	{1, PromotionDeactivated{}},
+
+	{1, CustomerErased{}},
 }
 
 var domainUpcasters = []upcasterEntry{

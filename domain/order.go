@@ -226,7 +226,7 @@ func (RefundOrder) orderCommand()                        {}
 type (
 	OrderPlaced struct {
 		OrderID         string    `json:"orderId"`
-		CustomerID      string    `json:"customerId"`
+		CustomerID      string    `json:"customerId" privacy:"subject"`
 		CartID          string    `json:"cartId,omitempty"`
 		Currency        string    `json:"currency"`
 		Lines           []Line    `json:"lines"`
@@ -271,9 +271,11 @@ type (
 		At      time.Time `json:"at"`
 	}
 	OrderCancelled struct {
-		OrderID string    `json:"orderId"`
-		Reason  string    `json:"reason"`
-		At      time.Time `json:"at"`
+		OrderID string `json:"orderId"`
+		// CustomerID is the data subject of the reason, which a customer may have typed.
+		CustomerID string    `json:"customerId,omitempty" privacy:"subject"`
+		Reason     string    `json:"reason" privacy:"personal"`
+		At         time.Time `json:"at"`
 	}
 	OrderRefunded struct {
 		OrderID  string    `json:"orderId"`
@@ -421,7 +423,7 @@ func DecideOrder(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 		if !CanTransition(s.Status, OrderStatusCancelled) {
 			return nil, no("cancel", "it has already shipped; request a return instead")
 		}
-		return []Event{OrderCancelled{OrderID: s.ID, Reason: c.Reason, At: now}}, nil
+		return []Event{OrderCancelled{OrderID: s.ID, CustomerID: s.CustomerID, Reason: c.Reason, At: now}}, nil
 
 	case FulfilOrder, MarkFulfillmentCaptured, DeliverFulfillment, CancelOrderLines, MarkAuthorizationReleased,
 		RequestReturn, ApproveReturn, RejectReturn, ReceiveReturn, RefundOrderLines:

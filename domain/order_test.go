@@ -91,7 +91,7 @@ func TestOrderHappyPath(t *testing.T) {
 
 func TestOrderCancelAndCompensate(t *testing.T) {
 	d := NewOrderDecider()
-	cancelled := OrderCancelled{OrderID: "o1", Reason: "out of stock", At: t0}
+	cancelled := OrderCancelled{OrderID: "o1", CustomerID: "alice", Reason: "out of stock", At: t0}
 	given(t, d, o1Placed).when(CancelOrder{OrderID: "o1", Reason: "out of stock"}).then(cancelled)
 	given(t, d, o1Placed).when(CancelOrder{OrderID: "o1"}).thenError(ErrValidation) // reason required
 	given(t, d, o1Placed, cancelled).when(CancelOrder{OrderID: "o1", Reason: "again"}).thenNothing()
@@ -103,7 +103,7 @@ func TestOrderCancelAndCompensate(t *testing.T) {
 		then(OrderPaymentFailed{OrderID: "o1", Reason: "card declined", At: t0})
 	failed := []Event{o1Placed, OrderPaymentFailed{OrderID: "o1", Reason: "card declined", At: t0}}
 	given(t, d, failed...).when(ConfirmOrder{OrderID: "o1"}).thenError(ErrIllegalTransition)
-	given(t, d, failed...).when(CancelOrder{OrderID: "o1", Reason: "payment declined"}).then(OrderCancelled{OrderID: "o1", Reason: "payment declined", At: t0})
+	given(t, d, failed...).when(CancelOrder{OrderID: "o1", Reason: "payment declined"}).then(OrderCancelled{OrderID: "o1", CustomerID: "alice", Reason: "payment declined", At: t0})
 
 	// authorized, then cancelled: the authorization is voided
 	given(t, d, o1Placed, o1Authorized, o1Confirmed, cancelled).when(MarkOrderPaymentVoided{OrderID: "o1"}).

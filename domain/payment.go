@@ -62,6 +62,8 @@ type RequestAuthorization struct {
 	OrderID   string
 	Amount    Money
 	Method    string
+	// CustomerID is the data subject of Method (the payment token is sealed under it).
+	CustomerID string
 }
 
 // RecordAuthorization records the gateway's approval; the amount must match the request.
@@ -122,11 +124,12 @@ func (RefundPayment) paymentCommand()              {}
 // Payment events.
 type (
 	PaymentAuthorizationRequested struct {
-		PaymentID string    `json:"paymentId"`
-		OrderID   string    `json:"orderId"`
-		Amount    Money     `json:"amount"`
-		Method    string    `json:"method"`
-		At        time.Time `json:"at"`
+		PaymentID  string    `json:"paymentId"`
+		OrderID    string    `json:"orderId"`
+		CustomerID string    `json:"customerId,omitempty" privacy:"subject"`
+		Amount     Money     `json:"amount"`
+		Method     string    `json:"method" privacy:"personal"`
+		At         time.Time `json:"at"`
 	}
 	PaymentAuthorized struct {
 		PaymentID  string    `json:"paymentId"`
@@ -207,7 +210,7 @@ func DecidePayment(s Payment, c PaymentCommand, now time.Time) ([]Event, error) 
 		if err := p.err(); err != nil {
 			return nil, err
 		}
-		return []Event{PaymentAuthorizationRequested{PaymentID: req.PaymentID, OrderID: req.OrderID, Amount: req.Amount, Method: req.Method, At: now}}, nil
+		return []Event{PaymentAuthorizationRequested{PaymentID: req.PaymentID, OrderID: req.OrderID, CustomerID: req.CustomerID, Amount: req.Amount, Method: req.Method, At: now}}, nil
 	}
 	if !s.Exists() {
 		return nil, notFound("payment", c.AggregateID())

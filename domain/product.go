@@ -46,7 +46,7 @@ func (d ProductDetails) clone() ProductDetails {
 
 func (d ProductDetails) validate(p *problems) {
 	validateText(p, "name", d.Name, MaxNameLength, true)
-	validateText(p, "description", d.Description, MaxTextLength, false)
+	validateMultiline(p, "description", d.Description, MaxTextLength, false)
 	validateText(p, "category", d.Category, MaxNameLength, false)
 	validateText(p, "brand", d.Brand, MaxNameLength, false)
 	if len(d.Images) > MaxImages {

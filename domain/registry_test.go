@@ -101,7 +101,7 @@ func TestEventNamesAreStable(t *testing.T) {
 	want := []string{
 		"cart.checked_out", "cart.coupon_applied", "cart.coupon_removed", "cart.created",
 		"cart.item_added", "cart.item_quantity_changed", "cart.item_removed", "cart.priced",
-		"cart.shipping_address_set",
+		"cart.shipping_address_set", "customer.erased",
 		"inventory.adjusted", "inventory.committed", "inventory.received", "inventory.released",
 		"inventory.reservation_expired", "inventory.reserved", "inventory.restocked",
 		"order.authorization_released", "order.cancelled", "order.confirmed", "order.delivered",

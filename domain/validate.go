@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -57,17 +59,50 @@ func ValidateSKU(field, sku string) error {
 	return nil
 }
 
-// validateText checks a free-text value: valid UTF-8, at most limit characters, and
+// validateText checks a single-line free-text value: valid UTF-8 without control or
+// bidirectional-formatting characters (CheckText), at most limit characters, and
 // non-blank when required.
 func validateText(p *problems, field, s string, limit int, required bool) {
+	checkText(p, field, s, limit, required, false)
+}
+
+// validateMultiline is validateText for a field that may hold several lines (a product
+// description): line feeds, carriage returns and tabs are allowed.
+func validateMultiline(p *problems, field, s string, limit int, required bool) {
+	checkText(p, field, s, limit, required, true)
+}
+
+func checkText(p *problems, field, s string, limit int, required, multiline bool) {
+	if err := CheckText(s, multiline); err != nil {
+		p.add(field, "%s", err.Error())
+		return
+	}
 	switch {
-	case !utf8.ValidString(s):
-		p.add(field, "must be valid UTF-8")
 	case required && strings.TrimSpace(s) == "":
 		p.add(field, "is required")
 	case utf8.RuneCountInString(s) > limit:
 		p.add(field, "must be at most %d characters", limit)
 	}
+}
+
+// CheckText reports why s is not acceptable free text: invalid UTF-8, a C0 or C1 control
+// character (NUL, ESC — so no ANSI escape sequence —, DEL …), or a bidirectional
+// override, embedding or isolate (U+202A–U+202E, U+2066–U+2069), which can make text
+// display differently from what it is. A multiline text may hold \n, \r and \t.
+func CheckText(s string, multiline bool) error {
+	if !utf8.ValidString(s) {
+		return errors.New("must be valid UTF-8")
+	}
+	for i, r := range s {
+		switch {
+		case multiline && (r == '\n' || r == '\r' || r == '\t'):
+		case r < 0x20 || r >= 0x7f && r < 0xa0:
+			return fmt.Errorf("must not contain control characters (U+%04X at byte %d)", r, i)
+		case r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069:
+			return fmt.Errorf("must not contain bidirectional formatting characters (U+%04X at byte %d)", r, i)
+		}
+	}
+	return nil
 }
 
 // validateCustomer checks a customer id (an identity-provider subject, so looser than ValidateID).
@@ -96,16 +131,18 @@ func ValidateCountry(field, c string) error {
 	return nil
 }
 
-// Address is a postal address.
+// Address is a postal address. Every part but the country is personal data: sealed
+// under the customer's key in the log (tag privacy:"personal", see package privacy);
+// the country stays readable for tax audits.
 type Address struct {
-	Name       string `json:"name"`
-	Line1      string `json:"line1"`
-	Line2      string `json:"line2,omitempty"`
-	City       string `json:"city"`
-	Region     string `json:"region,omitempty"`
-	PostalCode string `json:"postalCode"`
+	Name       string `json:"name" privacy:"personal"`
+	Line1      string `json:"line1" privacy:"personal"`
+	Line2      string `json:"line2,omitempty" privacy:"personal"`
+	City       string `json:"city" privacy:"personal"`
+	Region     string `json:"region,omitempty" privacy:"personal"`
+	PostalCode string `json:"postalCode" privacy:"personal"`
 	Country    string `json:"country"` // ISO 3166-1 alpha-2
-	Phone      string `json:"phone,omitempty"`
+	Phone      string `json:"phone,omitempty" privacy:"personal"`
 }
 
 // Validate checks that the required parts are present and bounded.

@@ -60,8 +60,12 @@ func DecodeStrict(body []byte, dst any, optional bool) error {
 			return BadRequest("field %q must be %s", typ.Field, jsonType(typ.Type))
 		case strings.HasPrefix(err.Error(), "json: unknown field"):
 			return BadRequest("%s is not accepted", strings.TrimPrefix(err.Error(), "json: "))
-		default:
+		case strings.HasPrefix(err.Error(), "json: "), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 			return BadRequest("invalid JSON: %v", err)
+		default:
+			// A value's own UnmarshalJSON refused it (money, a time): well-formed JSON
+			// with an invalid value, like any other validation failure.
+			return Unprocessable("%v", err)
 		}
 	}
 	if dec.More() {
@@ -70,6 +74,10 @@ func DecodeStrict(body []byte, dst any, optional bool) error {
 	var raw any
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return BadRequest("invalid JSON: %v", err)
+	}
+	if raw == nil {
+		// null decodes into nothing: every required field is missing (not zero).
+		raw = map[string]any{}
 	}
 	if missing := missingFields(reflect.TypeOf(dst), raw, ""); len(missing) > 0 {
 		return Unprocessable("missing required field%s: %s", plural(len(missing)), strings.Join(missing, ", "))

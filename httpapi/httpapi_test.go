@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -56,12 +57,19 @@ type inner struct {
 }
 
 type body struct {
-	ID      string `json:"id"`
-	Count   int64  `json:"count"`
-	Comment string `json:"comment,omitempty"`
-	Payment inner  `json:"payment"`
-	Opt     *inner `json:"opt,omitempty"`
+	ID      string     `json:"id"`
+	Count   int64      `json:"count"`
+	Comment string     `json:"comment,omitempty"`
+	Payment inner      `json:"payment"`
+	Opt     *inner     `json:"opt,omitempty"`
+	When    *time.Time `json:"when,omitempty"`
+	Picky   *picky     `json:"picky,omitempty"`
 }
+
+// picky refuses every value, as domain.Money refuses an unknown currency.
+type picky struct{}
+
+func (*picky) UnmarshalJSON([]byte) error { return errors.New("picky refuses") }
 
 func TestDecodeStrict(t *testing.T) {
 	for _, c := range []struct {
@@ -70,6 +78,11 @@ func TestDecodeStrict(t *testing.T) {
 		detail string
 	}{
 		{`{}`, 422, "missing required fields: count, id, payment"},
+		{`null`, 422, "missing required fields: count, id, payment"},
+		{` null `, 422, "missing required fields: count, id, payment"},
+		{`{"id":"a","count":1,"payment":{"token":"t"},"when":"yesterday"}`, 422, "yesterday"},
+		{`{"id":"a","count":1,"payment":{"token":"t"},"picky":"no"}`, 422, "picky refuses"},
+		{`{"id":"a","count":1`, 400, "invalid JSON"},
 		{`{"id":"a","count":0,"payment":{}}`, 422, "missing required field: payment.token"},
 		{`{"id":"a","count":1,"payment":{"token":"t"},"opt":{}}`, 422, "missing required field: opt.token"},
 		{`{"id":null,"count":1,"payment":{"token":"t"}}`, 422, "missing required field: id"},

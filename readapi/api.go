@@ -105,7 +105,9 @@ type Config struct {
 		Middleware(http.Handler) http.Handler
 	}
 	// Events serves order event histories, as-of views and the log export; nil makes
-	// those routes answer 503.
+	// those routes answer 503. When it wraps another store (Inner, as *privacy.Store
+	// does), histories and exports read the inner one: the stored, sealed bytes the hash
+	// chain covers; as-of views read Events (opened).
 	Events EventStore
 	// Search serves /v1/search; nil makes it answer 503.
 	Search Search
@@ -130,7 +132,10 @@ type API struct {
 	verifier  interface {
 		Middleware(http.Handler) http.Handler
 	}
-	events    EventStore
+	events EventStore
+	// stored reads the stored bytes for histories and exports (the chain covers them):
+	// Events itself, or what it wraps when it opens sealed personal data (Inner).
+	stored    EventStore
 	search    Search
 	status    ProjectionStatus
 	rebuilder Rebuilder
@@ -181,6 +186,10 @@ func New(c Config) (*API, error) {
 		reader: c.Reader, positions: c.Positions, verifier: c.Verifier, events: c.Events, search: c.Search,
 		status: c.Status, rebuilder: c.Rebuilder, maxWait: c.MaxWait, reg: c.Registry, exportMax: c.ExportMaxLimit,
 		log: c.Logger, now: c.Now,
+	}
+	a.stored = c.Events
+	if in, ok := c.Events.(interface{ Inner() eventstore.Store }); ok {
+		a.stored = in.Inner()
 	}
 	a.jobs = newRebuildJobs(c.Rebuilder, c.Logger, c.Now)
 	a.router = a.routes()

@@ -15,19 +15,22 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/orderengine/orderengine/auth"
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
 )
 
 // Event is a stored event with its metadata spelled out, as the history and export
-// routes answer it. Data and Metadata are the stored bytes (Metadata with the chain
-// hash as its first key), so the chain can be re-verified from an export.
+// routes answer it. For admins and auditors Data and Metadata are the stored bytes
+// (Metadata with the chain hash as its first key), so the chain can be re-verified from
+// an export; other callers get a redacted form (Redacted true, see docs/privacy.md).
 type Event struct {
-	ID             string          `json:"id"`
-	Stream         string          `json:"stream"`
-	Type           string          `json:"type"`
-	Version        uint64          `json:"version"`
+	ID     string `json:"id"`
+	Stream string `json:"stream"`
+	Type   string `json:"type"`
+	// Version is left out of a shared stream's event in a customer's history.
+	Version        *uint64         `json:"version,omitempty"`
 	Position       uint64          `json:"position"`
 	RecordedAt     time.Time       `json:"recordedAt"`
 	Actor          string          `json:"actor,omitempty"`
@@ -38,7 +41,10 @@ type Event struct {
 	SchemaVersion  int             `json:"schemaVersion,omitempty"`
 	ChainHash      string          `json:"chainHash,omitempty"`
 	Data           json.RawMessage `json:"data"`
-	Metadata       json.RawMessage `json:"metadata"`
+	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	// Redacted says Data lost personal or internal fields for the caller's role (and no
+	// longer matches the chain hash) and Metadata is left out.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
 // toEvent spells out a recorded event; bytes that are not JSON are sent as a string.
@@ -56,7 +62,7 @@ func toEvent(rec eventstore.RecordedEvent) Event {
 		return b
 	}
 	return Event{
-		ID: rec.ID.String(), Stream: rec.Stream, Type: rec.Type, Version: rec.Version, Position: rec.Position,
+		ID: rec.ID.String(), Stream: rec.Stream, Type: rec.Type, Version: &rec.Version, Position: rec.Position,
 		RecordedAt: rec.RecordedAt.UTC(), Actor: md.Actor, CorrelationID: md.CorrelationID, CausationID: md.CausationID,
 		IdempotencyKey: md.IdempotencyKey, OccurredAt: md.OccurredAt, SchemaVersion: md.SchemaVersion, ChainHash: md.ChainHash,
 		Data: raw(rec.Data), Metadata: raw(rec.Metadata),
@@ -107,19 +113,19 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if a.events == nil {
+	if a.stored == nil {
 		a.fail(w, r, fmt.Errorf("order history: %w", ErrUnavailable))
 		return
 	}
 	ctx := r.Context()
 	id := chi.URLParam(r, "id")
 	p, ownOnly := principal(r)
-	head, err := a.events.Head(ctx)
+	head, err := a.stored.Head(ctx)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	orderRecs, err := readStream(ctx, a.events, domain.CategoryOrder+"-"+id)
+	orderRecs, err := readStream(ctx, a.stored, domain.CategoryOrder+"-"+id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -134,17 +140,21 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := OrderHistory{OrderID: id, Events: []Event{}, Streams: []StreamCheck{}, Position: head}
-	add := func(recs []eventstore.RecordedEvent, check StreamCheck, keep func(eventstore.RecordedEvent) bool) {
+	v := viewOf(p)
+	add := func(recs []eventstore.RecordedEvent, check StreamCheck, keep func(eventstore.RecordedEvent) bool, shared bool) {
 		for _, rec := range recs {
 			if keep(rec) {
-				h.Events = append(h.Events, toEvent(rec))
+				h.Events = append(h.Events, redactEvent(toEvent(rec), v, p.Subject, shared))
 				check.Included++
 			}
 		}
-		h.Streams = append(h.Streams, check)
+		// A customer does not learn how far shared streams have come.
+		if !shared || v != viewCustomer {
+			h.Streams = append(h.Streams, check)
+		}
 	}
 	all := func(eventstore.RecordedEvent) bool { return true }
-	add(orderRecs, verifyChain(domain.CategoryOrder+"-"+id, orderRecs, true), all)
+	add(orderRecs, verifyChain(domain.CategoryOrder+"-"+id, orderRecs, true), all, false)
 
 	// Whole streams that belong to the order.
 	whole := []string{categoryCheckout + "-" + id, categoryCheckoutRequest + "-" + id, domain.CategoryPayment + "-" + id}
@@ -153,7 +163,7 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	since := orderRecs[0].Position // nothing concerns the order before it was placed…
 	for _, stream := range whole {
-		recs, err := readStream(ctx, a.events, stream)
+		recs, err := readStream(ctx, a.stored, stream)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -162,7 +172,7 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		since = min(since, recs[0].Position) // …except its checkout request
-		add(recs, verifyChain(stream, recs, true), all)
+		add(recs, verifyChain(stream, recs, true), all, false)
 	}
 
 	// Shared streams: only the events about this order.
@@ -176,7 +186,7 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Sort(shared)
 	for _, stream := range slices.Compact(shared) {
-		recs, complete, err := readStreamSince(ctx, a.events, stream, since)
+		recs, complete, err := readStreamSince(ctx, a.stored, stream, since)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -184,7 +194,7 @@ func (a *API) orderEvents(w http.ResponseWriter, r *http.Request) {
 		if len(recs) == 0 {
 			continue
 		}
-		add(recs, verifyChain(stream, recs, complete), concerns)
+		add(recs, verifyChain(stream, recs, complete), concerns, true)
 	}
 	slices.SortFunc(h.Events, func(x, y Event) int { return cmpUint(x.Position, y.Position) })
 	a.write(w, r, reply{body: h, tag: struct {
@@ -325,12 +335,12 @@ func (a *API) exportEvents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if a.events == nil {
+	if a.stored == nil {
 		a.fail(w, r, fmt.Errorf("the event log: %w", ErrUnavailable))
 		return
 	}
 	ctx := r.Context()
-	head, err := a.events.Head(ctx)
+	head, err := a.stored.Head(ctx)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -339,14 +349,15 @@ func (a *API) exportEvents(w http.ResponseWriter, r *http.Request) {
 		a.streamEvents(w, r, after, limit, filter, head)
 		return
 	}
-	recs, err := a.events.ReadAll(ctx, after, limit, filter)
+	recs, err := a.stored.ReadAll(ctx, after, limit, filter)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	page := EventPage{Items: make([]Event, len(recs)), Head: head}
+	v := exportView(r)
 	for i, rec := range recs {
-		page.Items[i] = toEvent(rec)
+		page.Items[i] = redactEvent(toEvent(rec), v, "", false)
 	}
 	link := ""
 	if len(recs) == limit {
@@ -361,7 +372,7 @@ func (a *API) exportEvents(w http.ResponseWriter, r *http.Request) {
 // client continues after the last line's position; fewer lines than limit means the end.
 func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, after uint64, limit int, filter eventstore.Filter, head uint64) {
 	ctx := r.Context()
-	first, err := a.events.ReadAll(ctx, after, min(limit, streamPage), filter)
+	first, err := a.stored.ReadAll(ctx, after, min(limit, streamPage), filter)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -374,10 +385,11 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, after uint64,
 	flusher, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	v := exportView(r)
 	sent, recs := 0, first
 	for {
 		for _, rec := range recs {
-			if err := enc.Encode(toEvent(rec)); err != nil {
+			if err := enc.Encode(redactEvent(toEvent(rec), v, "", false)); err != nil {
 				return // the client went away
 			}
 			after = rec.Position
@@ -389,7 +401,7 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, after uint64,
 		if len(recs) < streamPage || sent >= limit {
 			return
 		}
-		if recs, err = a.events.ReadAll(ctx, after, min(limit-sent, streamPage), filter); err != nil {
+		if recs, err = a.stored.ReadAll(ctx, after, min(limit-sent, streamPage), filter); err != nil {
 			// Headers are gone: end the stream short; the client resumes after its last line.
 			if ctx.Err() == nil {
 				a.log.Error("event export failed mid-stream", "after", after, "err", err)
@@ -397,6 +409,16 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, after uint64,
 			return
 		}
 	}
+}
+
+// exportView is the export's view of the caller: admins and auditors get the stored
+// bytes, everyone else (analysts) the analyst's redaction.
+func exportView(r *http.Request) view {
+	p, _ := auth.FromContext(r.Context())
+	if v := viewOf(p); v == viewFull || v == viewAudit {
+		return v
+	}
+	return viewAnalyst
 }
 
 // wantsNDJSON reports whether Accept names NDJSON (application/x-ndjson or

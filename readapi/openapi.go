@@ -38,7 +38,7 @@ var operations = []operation{
 	{"GET", "/v1/orders/{id}", "An order, now or as it stood at a past time or version", "Orders", rolesOrders, orderParams, nil, 200, OrderView{},
 		"Someone else's order answers 404 to a customer. version is the order stream's 0-based version, the command API's ETag. With asOf or version the order is rebuilt from its event stream (not the read model) and Orderengine-Position is the log's head.", []int{404, 503}},
 	{"GET", "/v1/orders/{id}/events", "The order's full event history", "Orders", rolesOrders, orderEventsParams, nil, 200, OrderHistory{},
-		"Every event of order-{id}, checkout-{id} (the saga), checkoutrequest-{id} and the order's payment stream, plus the events of its SKUs' inventory streams and its coupon's promotion stream whose correlationId or data.orderId is the order id, in global position order, with metadata (actor, correlation, causation, recorded time, chain hash) and a chain check of each stream read. Read from the event store: never stale.", []int{404, 503}},
+		"Every event of order-{id}, checkout-{id} (the saga), checkoutrequest-{id} and the order's payment stream, plus the events of its SKUs' inventory streams and its coupon's promotion stream whose correlationId or data.orderId is the order id, in global position order, with metadata (actor, correlation, causation, recorded time, chain hash) and a chain check of each stream read. Read from the event store: never stale. Admins and auditors get the stored bytes; the owning customer gets a redacted form (redacted: true): no metadata, chain hashes, idempotency keys or payment tokens, staff subjects shown as \"staff\", and for shared streams (inventory, promotion) no version, chain check or allocations (docs/privacy.md).", []int{404, 503}},
 
 	{"GET", "/v1/orders/{id}/returns", "The order's returns", "Orders", rolesOrders, returnsParams, nil, 200, ReturnList{},
 		"The owner, admins and auditors; someone else's order answers 404 to a customer. From the orders read model.", []int{404, 503}},
@@ -54,7 +54,7 @@ var operations = []operation{
 	{"POST", "/v1/admin/projections/{name}/rebuild", "Rebuild a projection from the log", "Admin", rolesAdmin, noParams, rebuildBody{}, 202, RebuildJob{},
 		"Builds a new generation from position 0 in the background while the live one serves, then switches. Answers 202 with Location: /v1/admin/projections/{name}, where the progress shows; 409 while a rebuild of it runs. The body is optional.", []int{404, 409, 413, 415, 503}},
 	{"GET", "/v1/admin/events", "The global event log, for export", "Admin", rolesExport, eventsParams, nil, 200, EventPage{},
-		"JSON pages, or with Accept: application/x-ndjson one event per line, streamed (continue after the last line's position; fewer lines than limit means the end of the log).", []int{503}},
+		"JSON pages, or with Accept: application/x-ndjson one event per line, streamed (continue after the last line's position; fewer lines than limit means the end of the log). Admins and auditors get the stored bytes (the chain re-verifies from them); analysts get events marked redacted: true without metadata, with addresses reduced to their country and payment tokens, customers' free text and idempotency response bodies replaced by \"[redacted]\" (docs/privacy.md).", []int{503}},
 }
 
 // required lists the query parameters a route cannot do without.

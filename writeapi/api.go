@@ -52,6 +52,9 @@ type Config struct {
 	OrderWait, MaxOrderWait time.Duration
 	Logger                  *slog.Logger
 	Now                     func() time.Time
+	// Erasure erases customers (crypto-shredding, *privacy.Store); nil leaves
+	// POST /v1/customers/{id}/erasure answering 503.
+	Erasure Eraser
 	// OpenAPIMerge adds other APIs' paths and schemas to the document served at
 	// /v1/openapi.json, for APIs registered on the same router.
 	OpenAPIMerge []func(*httpapi.Schemas) []httpapi.Op
@@ -72,6 +75,7 @@ type API struct {
 	returns     Returns
 	lineRefunds LineRefunds
 	edits       OrderEdits
+	erasure     Eraser
 	maxBody     int64
 	limit       *rateLimiter
 	wait        time.Duration
@@ -108,7 +112,7 @@ func New(c Config) (*API, error) {
 	a := &API{
 		svc: c.Service, ver: c.Verifier, idem: c.Idempotency, co: c.Checkout,
 		webhooks: c.PaymentWebhooks, cancels: c.Cancellations, fulfil: c.Fulfilment, refunds: c.Refunds,
-		parcels: c.Parcels, lineCancels: c.LineCancellations, returns: c.Returns, lineRefunds: c.LineRefunds, edits: c.Edits,
+		parcels: c.Parcels, lineCancels: c.LineCancellations, returns: c.Returns, lineRefunds: c.LineRefunds, edits: c.Edits, erasure: c.Erasure,
 		maxBody: c.MaxBodyBytes, limit: newRateLimiter(c.RateLimit, c.Now),
 		wait: c.OrderWait, maxWait: c.MaxOrderWait, log: c.Logger, now: c.Now,
 		openapi: mergedOpenAPI(c.OpenAPIMerge),
@@ -159,6 +163,7 @@ func (a *API) Register(r chi.Router) {
 			r.Post("/v1/returns/{rid}/reject", a.idempotent(a.rejectReturn))
 			r.Post("/v1/returns/{rid}/receive", a.idempotent(a.receiveReturn))
 			a.registerEdits(r)
+			r.Post("/v1/customers/{id}/erasure", a.eraseCustomer)
 		})
 
 		// Carts and checkout: customers (their own) and admins (any).

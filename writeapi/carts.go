@@ -9,8 +9,9 @@ import (
 	"github.com/orderengine/orderengine/domain"
 )
 
+// createCartBody has no id: cart ids are the server's (a client-chosen id would let one
+// customer take or probe another's).
 type createCartBody struct {
-	ID       string `json:"id,omitempty"`
 	Currency string `json:"currency"`
 	// CustomerID is for admins creating a cart on a customer's behalf; a customer's cart is
 	// always their own.
@@ -37,7 +38,7 @@ var cartOK = reply[domain.Cart]{status: http.StatusOK}
 func (a *API) createCart() http.HandlerFunc {
 	return command(a, reply[domain.Cart]{status: http.StatusCreated, location: func(c domain.Cart) string { return "/v1/carts/" + c.ID }},
 		func(r *http.Request, b *createCartBody, m commands.Meta) (cartResult, error) {
-			return a.svc.CreateCart(r.Context(), domain.CreateCart{CartID: b.ID, CustomerID: b.CustomerID, Currency: b.Currency}, m)
+			return a.svc.CreateCart(r.Context(), domain.CreateCart{CustomerID: b.CustomerID, Currency: b.Currency}, m)
 		})
 }
 

@@ -83,6 +83,8 @@ func commandProblem(err error) (problem.Details, bool) {
 		return problem.New(http.StatusUnprocessableEntity, "currency-mismatch", "Currency mismatch", err.Error()), true
 	case errors.Is(err, domain.ErrAmountOverflow):
 		return problem.New(http.StatusUnprocessableEntity, "validation", "Invalid command", err.Error()), true
+	case errors.Is(err, commands.ErrTooManyOpenCarts):
+		return problem.New(http.StatusConflict, "open-cart-limit", "Too many open carts", err.Error()), true
 	case errors.Is(err, commands.ErrPreconditionFailed):
 		return problem.New(http.StatusPreconditionFailed, "precondition-failed", "Version mismatch", err.Error()), true
 	case errors.As(err, &wev), errors.Is(err, commands.ErrConflict):

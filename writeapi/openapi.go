@@ -9,6 +9,7 @@ import (
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/payment"
+	"github.com/orderengine/orderengine/privacy"
 )
 
 var (
@@ -121,10 +122,10 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 			Errors:      []int{405},
 			Responses:   map[int]httpapi.Response{200: {Description: "the document", Content: map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}}},
 		{Method: "POST", Path: "/v1/webhooks/payments", Tag: "Payments", Summary: "Payment gateway webhook",
-			Description: "Gateway notifications (authorised, captured, failed…). No bearer token: the HMAC-SHA256 signature in " + payment.SignatureHeader + " is the authentication; a bad or stale signature is a 400 webhook-rejected and changes nothing. A redelivered event answers duplicate: true.",
+			Description: "Gateway notifications (authorised, captured, failed…). No bearer token: the HMAC-SHA256 signature in " + payment.SignatureHeader + " is the authentication; a bad or stale signature is a 400 webhook-rejected and changes nothing; a body over the limit (64 KiB) is a 413. A redelivered event answers duplicate: true.",
 			Security:    []any{map[string]any{"paymentSignature": []any{}}},
 			Params:      []httpapi.Param{pSignature}, Body: payment.WebhookEvent{},
-			Responses: ok(200, "applied (or a duplicate)", checkout.WebhookResult{}), Errors: []int{400, 503}},
+			Responses: ok(200, "applied (or a duplicate)", checkout.WebhookResult{}), Errors: []int{400, 413, 503}},
 
 		{Method: "POST", Path: "/v1/products", Tag: cat, Summary: "Create a product", Roles: admin, Params: idem, Body: createProductBody{},
 			Responses: created("the product", domain.Product{}), Errors: errsCreate},
@@ -162,9 +163,12 @@ func OpenAPIOps(s *httpapi.Schemas) []httpapi.Op {
 		{Method: "POST", Path: "/v1/returns/{rid}/receive", Tag: fulfil, Summary: "Receive a return: restock and refund", Roles: admin,
 			Description: "Units marked restock go back to the warehouse (sellable at once); the received units are refunded (unit price after its discount share, plus its tax share; the shipping only with refundShipping). The order becomes partially_returned or returned.",
 			Params:      idem, Body: receiveBody{}, Responses: ok(200, "the return", domain.Return{}), Errors: []int{400, 404, 409, 413, 415, 422, 503}},
+		{Method: "POST", Path: "/v1/customers/{id}/erasure", Tag: "Privacy", Summary: "Erase a customer (GDPR art. 17)", Roles: admin,
+			Description: "Destroys the customer's data key and records customer.erased: from then on every personal value sealed under it (addresses, payment tokens, cancel reasons, stored idempotent responses) reads as \"[erased]\" in every answer, read model and export, also after a rebuild. The events stay; totals, stock and the hash chain are untouched. Repeating it answers alreadyErased: true. See docs/privacy.md.",
+			Responses:   ok(200, "the erasure", privacy.Erasure{}), Errors: []int{400, 422, 503}},
 
 		{Method: "POST", Path: "/v1/carts", Tag: carts, Summary: "Open a cart", Roles: customer, Params: idem, Body: createCartBody{},
-			Description: "A customer's cart is theirs (customerId may only name an admin's customer).",
+			Description: "A customer's cart is theirs (customerId may only name an admin's customer). The server chooses the id (with an Idempotency-Key, one derived from it under a server key that no client can compute). A customer with the maximum of open carts (--max-open-carts, default 20) gets a 409 open-cart-limit.",
 			Responses:   created("the cart", domain.Cart{}), Errors: append(errsCreate, 429)},
 		{Method: "GET", Path: "/v1/carts/{id}", Tag: carts, Summary: "Read a cart", Roles: customer,
 			Responses: ok(200, "the cart", domain.Cart{}), Errors: []int{404}},
@@ -211,6 +215,7 @@ var tags = []any{
 	map[string]any{"name": "Promotions", "description": "Coupons."},
 	map[string]any{"name": "Search", "description": "Full-text product search and autocomplete (public)."},
 	map[string]any{"name": "Payments", "description": "The payment gateway's webhook."},
+	map[string]any{"name": "Privacy", "description": "Erasure of a customer's personal data."},
 	map[string]any{"name": "Admin", "description": "Projections, rebuilds and the event log export."},
 	map[string]any{"name": "Webhooks", "description": "Outgoing events: webhook endpoints, their deliveries and replays (admins)."},
 	map[string]any{"name": "Meta", "description": "This document."},

@@ -296,6 +296,12 @@ func (a *API) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		a.fail(w, r, &httpapi.RequestError{Status: http.StatusRequestEntityTooLarge, Slug: "too-large",
+			Detail: fmt.Sprintf("the webhook body is over the limit of %d bytes", a.maxBody)})
+		return
+	}
 	if err != nil {
 		a.fail(w, r, badRequest("reading the webhook body: %v", err))
 		return

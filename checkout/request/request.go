@@ -29,8 +29,8 @@ func StreamName(orderID string) string { return Category + "-" + orderID }
 type Recorded struct {
 	OrderID      string    `json:"orderId"`
 	CartID       string    `json:"cartId"`
-	CustomerID   string    `json:"customerId"`
-	PaymentToken string    `json:"paymentToken"`
+	CustomerID   string    `json:"customerId" privacy:"subject"`
+	PaymentToken string    `json:"paymentToken" privacy:"personal"`
 	CouponCode   string    `json:"couponCode,omitempty"` // same as order.placed's couponCode
 	At           time.Time `json:"at"`
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderengine/orderengine/auth"
 	"github.com/orderengine/orderengine/bus"
@@ -27,6 +28,7 @@ import (
 	"github.com/orderengine/orderengine/lease"
 	"github.com/orderengine/orderengine/orderops"
 	"github.com/orderengine/orderengine/payment"
+	"github.com/orderengine/orderengine/privacy"
 	"github.com/orderengine/orderengine/projections"
 	"github.com/orderengine/orderengine/projections/readmodel"
 	"github.com/orderengine/orderengine/readapi"
@@ -47,6 +49,7 @@ type appFlags struct {
 	orderWait      time.Duration
 	returnWindow   time.Duration
 	lowStock       int
+	maxOpenCarts   int
 	search         string
 	projections    string
 	unreadyAfter   time.Duration
@@ -79,6 +82,7 @@ func (f *appFlags) register(fs *flagSet) {
 	fs.stringVar(&f.projections, "projections", "ORDERENGINE_PROJECTIONS", "on", "run the projection workers in this process: on | off (then run 'orderengine projections run' elsewhere)")
 	fs.stringVar(&f.search, "search", "ORDERENGINE_SEARCH", "", "search backend: empty (the read-model database: SQLite FTS5 or PostgreSQL full text) | http://host:9200 (Elasticsearch)")
 	fs.intVar(&f.lowStock, "low-stock-threshold", "ORDERENGINE_LOW_STOCK_THRESHOLD", 5, "available units at or below which a SKU is flagged low on stock")
+	fs.intVar(&f.maxOpenCarts, "max-open-carts", "ORDERENGINE_MAX_OPEN_CARTS", commands.DefaultMaxOpenCarts, "carts a customer may have open at once (negative: no cap)")
 	fs.durationVar(&f.orderWait, "order-wait", "ORDERENGINE_ORDER_WAIT", 5*time.Second, "default time POST /v1/orders waits for the checkout")
 	fs.durationVar(&f.unreadyAfter, "unready-after", "ORDERENGINE_UNREADY_AFTER", 10*time.Second, "how long a background component may keep failing before /readyz answers 503")
 	fs.durationVar(&f.failAfter, "fail-after", "ORDERENGINE_FAIL_AFTER", 5*time.Minute, "how long a background component may keep failing before serve exits non-zero (0: never)")
@@ -89,6 +93,8 @@ func (f *appFlags) register(fs *flagSet) {
 type app struct {
 	store    eventstore.Store
 	ownStore bool
+	sealed   *privacy.Store
+	dataDir  string
 	svc      *commands.Service
 	bus      *bus.PubSub
 	gateway  *payment.Simulator
@@ -141,7 +147,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	a := &app{log: log, tracing: f.tracing}
+	a := &app{log: log, tracing: f.tracing, dataDir: c.DataDir}
 	if a.tracing == nil {
 		a.tracing = telemetry.Disabled()
 	}
@@ -157,10 +163,16 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		}
 		a.ownStore = true
 	}
+	// Everything reads and writes through the sealing store: personal data is sealed
+	// in the log and opened (or "[erased]") on the way out.
+	if a.sealed, err = sealedStore(ctx, c, a.store, log); err != nil {
+		return nil, err
+	}
+	a.store = a.sealed
 	// The one registry of every event type in the log, for everything that decodes it.
 	reg := eventregistry.New()
 	rt := commands.NewRuntime(a.store, reg, commands.RuntimeOptions{Logger: log})
-	svc, err := commands.NewService(rt, commands.ServiceOptions{})
+	svc, err := commands.NewService(rt, commands.ServiceOptions{MaxOpenCarts: f.maxOpenCarts})
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +183,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	// Zero --unready-after takes the supervisor's default.
 	a.sup = supervise.New(supervise.Options{UnreadyAfter: f.unreadyAfter, FailAfter: f.failAfter, Logger: log})
 	a.sup.Probe("store", storeProbe(a.store))
-	a.locker = newLocker(a.store, log)
+	a.locker = newLocker(a.sealed.Inner(), log) // the lease needs the concrete store (PostgreSQL advisory locks)
 	if a.forward, err = bus.NewForwarder(bus.ForwarderConfig{
 		Store: a.store, Publisher: a.bus.Publisher(), TopicPrefix: a.bus.TopicPrefix(), Logger: log,
 		Lease: a.locker, Health: a.sup.Register("bus-forwarder"), Tracing: a.tracing,
@@ -214,11 +226,14 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 			return err
 		},
 	})
+	voidRefused := prometheus.NewCounter(prometheus.CounterOpts{Name: "orderengine_checkout_void_refused_total",
+		Help: "Late authorizations the gateway refused to void (each needs a human)."})
 	co, err = checkout.New(checkout.Config{
 		Runtime: rt, Store: a.store, Gateway: a.gateway, Bus: a.bus, TTL: f.reservationTTL,
 		WebhookSecret: secret, Logger: log,
 		// The app runs the forwarder under supervision and the lease (see run).
 		DisableForwarder: true,
+		OnVoidRefused:    func(string, string, string) { voidRefused.Inc() },
 	})
 	if err != nil {
 		return nil, err
@@ -262,6 +277,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	// Business metrics: the command side reports what it can (rate limits here); the saga,
 	// payments, conflicts and idempotent replays are to be wired to a.business.
 	m := newMetrics(a.store, a.projectionStatus)
+	m.reg.MustRegister(voidRefused)
 	a.business = telemetry.NewBusiness(m.reg)
 	if f.rateLimit == (writeapi.RateLimit{}) {
 		f.rateLimit = writeapi.DefaultRateLimit()
@@ -278,6 +294,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	api, err := writeapi.New(writeapi.Config{
 		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
 		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, Edits: edits, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
+		Erasure:      eraser{store: a.sealed, rt: rt},
 		Idempotency:  idem,
 		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps, webhooks.OpenAPIOps},
 	})

@@ -32,6 +32,9 @@ type Config struct {
 	LogLevel string
 	// ShutdownTimeout bounds how long in-flight requests may take to finish on SIGTERM.
 	ShutdownTimeout time.Duration
+	// MasterKey (hex or base64 of 32 bytes) or MasterKeyFile wraps the per-customer
+	// data keys of crypto-shredding (see masterKey).
+	MasterKey, MasterKeyFile string
 }
 
 // Validate reports every problem at once.
@@ -197,6 +200,8 @@ func commonFlags(fs *flagSet, c *Config) {
 	fs.stringVar(&c.Events, "events", "ORDERENGINE_EVENTS", "sqlite:", "event store URL: sqlite: | sqlite:PATH | postgres://… | kurrentdb://…")
 	fs.intVar(&c.MaxEventSize, "max-event-size", "ORDERENGINE_MAX_EVENT_SIZE", 1<<20, "largest event (data+metadata) accepted, bytes")
 	fs.stringVar(&c.LogLevel, "log-level", "ORDERENGINE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.stringVar(&c.MasterKey, "master-key", "ORDERENGINE_MASTER_KEY", "", "master key wrapping the customers' data keys: 32 bytes as 64 hex digits or base64 (the embedded tier generates one in the data dir when unset)")
+	fs.stringVar(&c.MasterKeyFile, "master-key-file", "ORDERENGINE_MASTER_KEY_FILE", "", "file holding the master key, created with a random one when missing (--master-key wins)")
 	c.Addr = ":8080"
 	c.ShutdownTimeout = 15 * time.Second
 }

@@ -68,6 +68,7 @@ func commandTable() []command {
 		{"projections rebuild", "rebuild a read model blue/green: projections rebuild NAME", projectionsCommand("rebuild")},
 		{"projections reset", "empty a read model (a running server rebuilds it): projections reset NAME", projectionsCommand("reset")},
 		{"audit verify", "recompute the events' hash chains and report the first broken link", runAuditVerify},
+		{"customers erase", "erase a customer's personal data: customers erase ID (destroys their data key)", runCustomersErase},
 		{"bench eventstore", "benchmark an event store", runBenchEventStore},
 		{"bench checkout", "benchmark checkouts over the HTTP command API (load generator + server)", runBenchCheckout},
 		{"bench projections", "rebuild the orders and catalog read models from a generated log", runBenchProjections},

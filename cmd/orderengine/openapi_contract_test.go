@@ -312,6 +312,7 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	c.call(200, "POST", "/v1/webhooks/payments", "", body, payment.SignatureHeader, header.Get(payment.SignatureHeader))
 	c.call(400, "POST", "/v1/webhooks/payments", "", body, payment.SignatureHeader, "t=1,v1="+strings.Repeat("0", 64))
+	c.call(413, "POST", "/v1/webhooks/payments", "", []byte(`{"pad":"`+strings.Repeat("x", 70<<10)+`"}`), payment.SignatureHeader, "t=1,v1="+strings.Repeat("0", 64))
 	e.awaitCheckout(alice, order2)
 	r = c.call(200, "POST", "/v1/orders/"+order2+"/cancel", alice, map[string]any{"reason": "changed my mind"})
 	writeVersion, pos := r.header.Get("ETag"), r.header.Get("Orderengine-Position")
@@ -355,6 +356,10 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(200, "GET", "/v1/admin/events?limit=5", auditor, nil)
 	c.call(200, "GET", "/v1/admin/events?limit=5", auditor, nil, "Accept", "application/x-ndjson")
 	c.call(403, "GET", "/v1/admin/events", alice, nil)
+	c.call(403, "POST", "/v1/customers/ghost/erasure", alice, nil)
+	if r := c.call(200, "POST", "/v1/customers/ghost/erasure", admin, nil); r.field("customerId") != "ghost" {
+		t.Fatalf("erasure: %v", r.field("customerId"))
+	}
 
 	// Outgoing webhooks: an endpoint, replayed from the start so that it has deliveries.
 	c.call(200, "GET", "/v1/asyncapi.json", "", nil)

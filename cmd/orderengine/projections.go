@@ -139,6 +139,12 @@ func (p *projectionsCLI) open(ctx context.Context, sqlOnly bool) error {
 	if p.store, err = openEventStore(ctx, p.c, log); err != nil {
 		return fmt.Errorf("open event store %s: %w", redactURL(p.c.Events), err)
 	}
+	// Projections read personal data opened (or "[erased]"), as serve's do.
+	sealed, err := sealedStore(ctx, p.c, p.store, log)
+	if err != nil {
+		return err
+	}
+	p.store = sealed
 	if p.db, err = openReadModels(ctx, p.c, p.rf); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -31,6 +32,7 @@ var orderEvents = []string{
 	domain.OrderAuthorizationReleased{}.EventType(), domain.OrderReturnRequested{}.EventType(),
 	domain.OrderReturnApproved{}.EventType(), domain.OrderReturnRejected{}.EventType(),
 	domain.OrderReturnReceived{}.EventType(), domain.OrderRefundRequested{}.EventType(),
+	domain.CustomerErased{}.EventType(),
 }
 
 func (Orders) Filter() eventstore.Filter {
@@ -212,6 +214,69 @@ func (a afterSales) into(o *domain.Order) {
 
 // Apply implements projections.Projection.
 func (Orders) Apply(ctx context.Context, tx *projections.Tx, batch []projections.Event) error {
+	// customer.erased scrubs the customer's rows after the batch's other events are in.
+	var erased []string
+	orders := batch[:0:0]
+	for _, e := range batch {
+		if c, ok := e.Data.(domain.CustomerErased); ok {
+			erased = append(erased, c.CustomerID)
+			continue
+		}
+		orders = append(orders, e)
+	}
+	batch = orders
+	if err := applyOrders(ctx, tx, batch); err != nil {
+		return err
+	}
+	return scrubCustomers(ctx, tx, erased)
+}
+
+// erasedAddress is what an erased customer's addresses read as (the country stays:
+// it is not personal and tax audits need it).
+func erasedAddress(country string) domain.Address {
+	const x = "[erased]"
+	return domain.Address{Name: x, Line1: x, City: x, PostalCode: x, Country: country}
+}
+
+// scrubCustomers replaces the personal data of the customers' orders (addresses,
+// cancel reasons) by the erasure placeholder. Events read after the erasure open as
+// "[erased]" anyway; this catches the rows written before.
+func scrubCustomers(ctx context.Context, tx *projections.Tx, customers []string) error {
+	for _, c := range customers {
+		rows, err := tx.Query(ctx, `SELECT order_id, shipping_address, billing_address FROM {orders} WHERE customer_id = $1`, c)
+		if err != nil {
+			return err
+		}
+		type upd struct{ id, ship, bill string }
+		var ups []upd
+		for rows.Next() {
+			var id, ship, bill string
+			if err := rows.Scan(&id, &ship, &bill); err != nil {
+				rows.Close()
+				return err
+			}
+			var sa, ba domain.Address
+			_ = json.Unmarshal([]byte(ship), &sa)
+			_ = json.Unmarshal([]byte(bill), &ba)
+			ups = append(ups, upd{id, marshal(erasedAddress(sa.Country)), marshal(erasedAddress(ba.Country))})
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, u := range ups {
+			if _, err := tx.Exec(ctx, `UPDATE {orders} SET shipping_address = $1, billing_address = $2,
+				cancel_reason = CASE WHEN cancel_reason = '' THEN '' ELSE '[erased]' END WHERE order_id = $3`, u.ship, u.bill, u.id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func applyOrders(ctx context.Context, tx *projections.Tx, batch []projections.Event) error {
+	if len(batch) == 0 {
+		return nil
+	}
 	rows := map[string]*orderRow{}
 	var load []any
 	seen := map[string]bool{}
