@@ -217,10 +217,12 @@ type (
 		At      time.Time `json:"at"`
 	}
 	OrderEditAddressStaged struct {
-		OrderID string    `json:"orderId"`
-		EditID  string    `json:"editId"`
-		Address Address   `json:"address"`
-		At      time.Time `json:"at"`
+		OrderID string `json:"orderId"`
+		// CustomerID names whose personal data (the address) this carries: sealed under their key.
+		CustomerID string    `json:"customerId,omitempty" privacy:"subject"`
+		EditID     string    `json:"editId"`
+		Address    Address   `json:"address"`
+		At         time.Time `json:"at"`
 	}
 	OrderEditCancelled struct {
 		OrderID string    `json:"orderId"`
@@ -230,7 +232,9 @@ type (
 		At      time.Time `json:"at"`
 	}
 	OrderEditConfirmRequested struct {
-		OrderID        string        `json:"orderId"`
+		OrderID string `json:"orderId"`
+		// CustomerID names whose personal data (the address) this carries: sealed under their key.
+		CustomerID     string        `json:"customerId,omitempty" privacy:"subject"`
 		EditID         string        `json:"editId"`
 		ConfirmationID string        `json:"confirmationId"`
 		By             string        `json:"by"`
@@ -239,7 +243,9 @@ type (
 		At             time.Time     `json:"at"`
 	}
 	OrderEditApplied struct {
-		OrderID        string      `json:"orderId"`
+		OrderID string `json:"orderId"`
+		// CustomerID names whose personal data (the address) this carries: sealed under their key.
+		CustomerID     string      `json:"customerId,omitempty" privacy:"subject"`
 		EditID         string      `json:"editId"`
 		ConfirmationID string      `json:"confirmationId"`
 		By             string      `json:"by"`
@@ -399,7 +405,7 @@ func decideOrderEdit(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 		if c.Address.Country != s.ShippingAddress.Country {
 			return nil, invalid("shippingAddress.country", "an edit cannot change the country (%s): its tax rate priced the order", s.ShippingAddress.Country)
 		}
-		return []Event{OrderEditAddressStaged{OrderID: s.ID, EditID: ed.ID, Address: c.Address, At: now}}, nil
+		return []Event{OrderEditAddressStaged{OrderID: s.ID, CustomerID: s.CustomerID, EditID: ed.ID, Address: c.Address, At: now}}, nil
 
 	case CancelOrderEdit:
 		if ed.Status == EditCancelled {
@@ -445,7 +451,7 @@ func decideOrderEdit(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 				return nil, invalid("restock", "does not cover the %s units removed (off by %d)", sku, n)
 			}
 		}
-		return []Event{OrderEditConfirmRequested{OrderID: s.ID, EditID: ed.ID, ConfirmationID: EditConfirmationID(ed.ID, ed.Attempts+1), By: c.By,
+		return []Event{OrderEditConfirmRequested{OrderID: s.ID, CustomerID: s.CustomerID, EditID: ed.ID, ConfirmationID: EditConfirmationID(ed.ID, ed.Attempts+1), By: c.By,
 			Plan: plan, Restock: cloneSlice(c.Restock), At: now}}, nil
 
 	case CompleteOrderEdit:
@@ -455,7 +461,7 @@ func decideOrderEdit(s Order, c OrderCommand, now time.Time) ([]Event, error) {
 		if ed.Status != EditConfirming {
 			return nil, closed("apply")
 		}
-		return []Event{OrderEditApplied{OrderID: s.ID, EditID: ed.ID, ConfirmationID: ed.ConfirmationID, By: ed.ClosedBy, Plan: *ed.Plan, At: now}}, nil
+		return []Event{OrderEditApplied{OrderID: s.ID, CustomerID: s.CustomerID, EditID: ed.ID, ConfirmationID: ed.ConfirmationID, By: ed.ClosedBy, Plan: *ed.Plan, At: now}}, nil
 
 	case FailOrderEdit:
 		if ed.Status != EditConfirming {

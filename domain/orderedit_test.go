@@ -47,7 +47,7 @@ func TestOrderEditConfirmAllOrNothing(t *testing.T) {
 	s := FoldOrder(Order{}, staged)
 	plan, _ := PreviewOrderEdit(s, *s.Edit)
 	restock := []EditRestock{{SKU: "MUG", Owner: "o1", Quantity: 1}}
-	req := OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, Restock: restock, At: t0}
+	req := OrderEditConfirmRequested{OrderID: "o1", CustomerID: "alice", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, Restock: restock, At: t0}
 	given(t, d, staged...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", Restock: restock}).then(req)
 	given(t, d, staged...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin"}).thenError(ErrValidation)
 	confirming := append(staged, req)
@@ -58,7 +58,7 @@ func TestOrderEditConfirmAllOrNothing(t *testing.T) {
 	given(t, d, confirming...).when(StageEditItem{OrderID: "o1", EditID: "e1", SKU: "MUG", Quantity: 1}).thenError(ErrIllegalTransition)
 	given(t, d, confirming...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", Restock: restock}).thenNothing()
 
-	applied := OrderEditApplied{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, At: t0}
+	applied := OrderEditApplied{OrderID: "o1", CustomerID: "alice", EditID: "e1", ConfirmationID: "e1.c1", By: "admin", Plan: plan, At: t0}
 	given(t, d, confirming...).when(CompleteOrderEdit{OrderID: "o1", EditID: "e1"}).then(applied).thenState(func(t *testing.T, o Order) {
 		if o.Totals != plan.Totals || len(o.Lines) != 3 || o.Progress[1].Cancelled != 1 || o.Progress[2].Ordered != 1 ||
 			o.Authorized != eur(5292+1500) || len(o.PendingReleases) != 1 || o.PendingReleases[0].Amount != eur(799) ||
@@ -78,7 +78,7 @@ func TestOrderEditConfirmAllOrNothing(t *testing.T) {
 	})
 	// The edit is open again; its next confirmation has a new id (new reservations and keys).
 	given(t, d, append(confirming, failed)...).when(RequestEditConfirmation{OrderID: "o1", EditID: "e1", By: "admin", Restock: restock}).
-		then(OrderEditConfirmRequested{OrderID: "o1", EditID: "e1", ConfirmationID: "e1.c2", By: "admin", Plan: plan, Restock: restock, At: t0})
+		then(OrderEditConfirmRequested{OrderID: "o1", CustomerID: "alice", EditID: "e1", ConfirmationID: "e1.c2", By: "admin", Plan: plan, Restock: restock, At: t0})
 	given(t, d, append(confirming, failed)...).when(OpenOrderEdit{OrderID: "o1", EditID: "e2", By: "admin"}).thenError(ErrIllegalTransition)
 	// A new edit may be opened after one closed.
 	given(t, d, append(confirming, applied)...).when(OpenOrderEdit{OrderID: "o1", EditID: "e2", By: "admin"}).thenError(ErrIllegalTransition) // a release is pending
