@@ -72,3 +72,10 @@ func (t *traced) Refund(ctx context.Context, req RefundRequest) (Result, error) 
 	t.end(span, "refund", res.Status, err)
 	return res, err
 }
+
+func (t *traced) Lookup(ctx context.Context, req LookupRequest) (AuthorizeResult, error) {
+	ctx, span := t.start(ctx, "lookup", req.OrderID)
+	res, err := t.Gateway.Lookup(ctx, req)
+	t.end(span, "lookup", res.Status, err)
+	return res, err
+}
