@@ -9,6 +9,7 @@ import (
 
 	"github.com/orderengine/orderengine/commands"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/projections/projectionstest"
 	"github.com/orderengine/orderengine/projections/readmodel"
 	"github.com/orderengine/orderengine/telemetry"
@@ -21,7 +22,7 @@ func TestBatchSpansJoinTheEventsTrace(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tr := telemetry.WithProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)))
 	store := projectionstest.EventStore(t)
-	rt := commands.NewRuntime(store, commands.RuntimeOptions{Tracing: tr})
+	rt := commands.NewRuntime(store, eventregistry.New(), commands.RuntimeOptions{Tracing: tr})
 	rctx, req := tr.Tracer().Start(ctx, "POST /v1/inventory/{sku}/receipts")
 	if _, err := commands.Execute(rctx, rt, domain.NewInventoryDecider(), domain.ReceiveStock{SKU: "TEE-1", Warehouse: "main", Quantity: 2, Reference: "r"}, commands.Meta{Actor: "test"}); err != nil {
 		t.Fatal(err)

@@ -106,16 +106,29 @@ func TestE2EOneCheckoutOneTrace(t *testing.T) {
 		t.Fatalf("audit verify: %+v %v", rep, err)
 	}
 
-	m := e.do("GET", "/metrics", "", nil)
-	for _, line := range []string{
+	// Steps end (and are observed) just after the state they wrote becomes visible.
+	want = []string{
 		"orderengine_checkouts_started_total 1",
 		`orderengine_checkouts_finished_total{outcome="confirmed",reason="none"} 1`,
 		`orderengine_payments_total{outcome="authorized"} 1`,
 		`orderengine_checkout_step_duration_seconds_count{step="confirm"} 1`,
 		`orderengine_checkout_duration_seconds_count{outcome="confirmed"} 1`,
-	} {
-		if !strings.Contains(string(m.body), line+"\n") {
-			t.Errorf("/metrics lacks %q", line)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		m := e.do("GET", "/metrics", "", nil)
+		var missing []string
+		for _, line := range want {
+			if !strings.Contains(string(m.body), line+"\n") {
+				missing = append(missing, line)
+			}
 		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q", missing)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
