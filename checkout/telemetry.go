@@ -81,7 +81,18 @@ func (c *Checkout) observe(s State, evs []domain.Event) {
 	for _, e := range evs {
 		switch e := e.(type) {
 		case Started:
-			c.cfg.Metrics.CheckoutStarted()
+			// The inline start of POST /v1/orders and the bus message race to append the
+			// same event; the loser's append is the store's idempotent no-op, which the
+			// runtime cannot tell from a write. Count the checkout once per process.
+			c.amu.Lock()
+			_, tracked := c.active[e.OrderID]
+			if !tracked {
+				c.active[e.OrderID] = e.ExpiresAt
+			}
+			c.amu.Unlock()
+			if !tracked {
+				c.cfg.Metrics.CheckoutStarted()
+			}
 		case PaymentAnswered:
 			outcome := string(e.Status)
 			if e.Timeout {

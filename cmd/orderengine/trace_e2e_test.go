@@ -127,8 +127,18 @@ func TestE2EOneCheckoutOneTrace(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/metrics lacks %q", missing)
+			t.Fatalf("/metrics lacks %q:\n%s", missing, grepLines(string(m.body), "orderengine_checkout"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
