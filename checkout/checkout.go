@@ -482,6 +482,7 @@ func (c *Checkout) handleOrderMessage(msg *message.Message) error {
 
 // start records checkout.started for a placed order (once) and schedules it.
 func (c *Checkout) start(ctx context.Context, orderID, placedEventID string) error {
+	ctx = c.joinOrderTrace(ctx, orderID)
 	o, err := commands.Load(ctx, c.rt, domain.NewOrderDecider(), orderID)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderengine/orderengine/bus"
 	"github.com/orderengine/orderengine/domain"
+	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/telemetry"
 )
 
@@ -42,6 +43,20 @@ func (c *Checkout) messageSpan(msg *message.Message) (context.Context, trace.Spa
 	ctx := c.cfg.Tracing.Extract(msg.Context(), tc)
 	return c.cfg.Tracing.Tracer().Start(ctx, "checkout.start", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("orderengine.order_id", msg.Metadata.Get(bus.MetaStream))))
+}
+
+// joinOrderTrace makes a start outside any trace (the scheduler's, after a failed or lost
+// start) continue the trace of the request that placed the order, from the metadata of
+// the order's first event. It costs a read only with tracing on and no trace in ctx.
+func (c *Checkout) joinOrderTrace(ctx context.Context, orderID string) context.Context {
+	if !c.cfg.Tracing.Enabled() || trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	recs, err := c.cfg.Store.ReadStream(ctx, orders.StreamName(orderID), eventstore.Forward, 0, 1)
+	if err != nil || len(recs) == 0 {
+		return ctx
+	}
+	return c.cfg.Tracing.Extract(ctx, telemetry.FromMetadata(recs[0].Metadata))
 }
 
 // stepName labels what a drive iteration does with s.

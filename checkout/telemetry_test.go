@@ -75,6 +75,10 @@ func TestCheckoutTelemetry(t *testing.T) {
 	}
 
 	want := req.SpanContext().TraceID()
+	// A start from the scheduler (no trace of its own) continues the order's trace.
+	if got := telemetry.TraceID(e.checkout().joinOrderTrace(base, id)); got != want.String() {
+		t.Fatalf("a background start joins trace %q, want the order's %s", got, want)
+	}
 	needed := []string{"checkout.start", "checkout.reserve_stock", "checkout.authorize_payment", "payment.authorize", "checkout.confirm"}
 	var inTrace map[string]int
 	deadline := time.Now().Add(5 * time.Second)
