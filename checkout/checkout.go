@@ -44,6 +44,7 @@ import (
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/keymutex"
 	"github.com/orderengine/orderengine/payment"
+	"github.com/orderengine/orderengine/telemetry"
 )
 
 // Actor is the actor recorded on the saga's own changes.
@@ -93,6 +94,11 @@ type Config struct {
 	Logger        *slog.Logger
 	// Now is the saga's clock (default Runtime.Now); it should agree with the runtime's.
 	Now func() time.Time
+	// Tracing records a span per saga step in the trace of the request that placed the
+	// order (from the events' metadata); default telemetry.Disabled().
+	Tracing *telemetry.Tracing
+	// Metrics counts checkouts, steps and payment outcomes (default none).
+	Metrics Metrics
 }
 
 // Validate reports every problem at once.
@@ -189,6 +195,12 @@ func New(cfg Config) (*Checkout, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tracing == nil {
+		cfg.Tracing = telemetry.Disabled()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = cfg.Runtime.Now
@@ -453,6 +465,9 @@ func (c *Checkout) handleOrderMessage(msg *message.Message) error {
 	if msg.Metadata.Get(bus.MetaEventType) != (domain.OrderPlaced{}).EventType() {
 		return nil
 	}
+	ctx, span := c.messageSpan(msg)
+	defer span.End()
+	msg.SetContext(ctx)
 	orderID := strings.TrimPrefix(msg.Metadata.Get(bus.MetaStream), domain.CategoryOrder+"-")
 	err := c.start(msg.Context(), orderID, msg.UUID)
 	if err != nil && !errors.Is(err, domain.ErrNotFound) && msg.Context().Err() == nil {
@@ -467,6 +482,7 @@ func (c *Checkout) handleOrderMessage(msg *message.Message) error {
 
 // start records checkout.started for a placed order (once) and schedules it.
 func (c *Checkout) start(ctx context.Context, orderID, placedEventID string) error {
+	ctx = c.joinOrderTrace(ctx, orderID)
 	o, err := commands.Load(ctx, c.rt, domain.NewOrderDecider(), orderID)
 	if err != nil {
 		return err
@@ -497,6 +513,9 @@ func (c *Checkout) start(ctx context.Context, orderID, placedEventID string) err
 	}}, c.meta(orderID, placedEventID, "start"))
 	if err != nil {
 		return fmt.Errorf("checkout: start %s: %w", orderID, err)
+	}
+	if !res.Replayed {
+		c.observe(res.State, res.Events)
 	}
 	if res.State.Terminal() {
 		return nil

@@ -34,6 +34,8 @@ func (c *Checkout) drive(ctx context.Context, orderID string) (time.Duration, er
 	defer unlock()
 	defer c.notify(orderID)
 	c.takeCached(orderID) // start from the stream
+	// the last stored event's metadata: its trace context is the steps' parent
+	var md []byte
 	for i := 0; ; i++ {
 		if i == 64 {
 			return 0, fmt.Errorf("checkout %s: no progress after %d steps", orderID, i)
@@ -49,6 +51,7 @@ func (c *Checkout) drive(ctx context.Context, orderID string) (time.Duration, er
 				return 0, err
 			}
 			cause = last.ID.String()
+			md = last.Metadata
 		}
 		if !s.Exists() {
 			// Kicked before the saga took the order on (its start failed, or resume
@@ -68,14 +71,16 @@ func (c *Checkout) drive(ctx context.Context, orderID string) (time.Duration, er
 		c.track(orderID, s.ExpiresAt)
 		var wait time.Duration
 		var err error
+		sctx, endStep := c.stepSpan(ctx, s, md)
 		switch {
 		case s.Outcome != "":
-			err = c.voidLate(ctx, s, cause)
+			err = c.voidLate(sctx, s, cause)
 		case s.FailCode != "":
-			err = c.compensate(ctx, s, cause)
+			err = c.compensate(sctx, s, cause)
 		default:
-			wait, err = c.forward(ctx, s, cause)
+			wait, err = c.forward(sctx, s, cause)
 		}
+		endStep(err)
 		if err != nil {
 			c.takeCached(orderID)
 			return 0, err
@@ -136,6 +141,7 @@ func (c *Checkout) exec(ctx context.Context, cmd Command, cause, key string) (St
 		return res.State, err
 	}
 	if len(res.Events) > 0 && !res.Replayed {
+		c.observe(res.State, res.Events)
 		c.putCached(o, res.State, envelope.DeterministicID(meta.IdempotencyKey, res.Stream, 0).String())
 	}
 	return res.State, nil

@@ -12,10 +12,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/envelope"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/telemetry"
 )
 
 // EventStore is the part of the event store the runtime uses.
@@ -39,7 +43,21 @@ type Runtime struct {
 	log        *slog.Logger
 	owner      func(state any) (customer string, owned bool)
 	cache      *streamCache
+	tracing    *telemetry.Tracing
+	metrics    Metrics
 }
+
+// Metrics hears of optimistic-concurrency conflicts and the retries they cause
+// (telemetry.Business implements it).
+type Metrics interface {
+	VersionConflict(category string)
+	CommandRetry(category string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) VersionConflict(string) {}
+func (noMetrics) CommandRetry(string)    {}
 
 // RuntimeOptions configure a Runtime. Zero values take the defaults.
 type RuntimeOptions struct {
@@ -55,6 +73,11 @@ type RuntimeOptions struct {
 	// Owner tells which customer an aggregate state belongs to; owned is false for
 	// aggregates no customer owns (products, stock). Default DefaultOwner.
 	Owner func(state any) (customer string, owned bool)
+	// Tracing records a span per command and puts the caller's trace context into the
+	// events' metadata (default telemetry.Disabled(): no spans, context still carried).
+	Tracing *telemetry.Tracing
+	// Metrics counts conflicts and retries by stream category (default none).
+	Metrics Metrics
 }
 
 // DefaultOwner knows the customer-owned aggregates: carts and orders.
@@ -86,8 +109,14 @@ func NewRuntime(store EventStore, reg *domain.Registry, opt RuntimeOptions) *Run
 	if opt.CacheStreams == 0 {
 		opt.CacheStreams = 4096
 	}
+	if opt.Tracing == nil {
+		opt.Tracing = telemetry.Disabled()
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = noMetrics{}
+	}
 	return &Runtime{store: store, reg: reg, now: opt.Now, maxRetries: opt.MaxRetries, log: opt.Logger, owner: opt.Owner,
-		cache: newStreamCache(opt.CacheStreams)}
+		cache: newStreamCache(opt.CacheStreams), tracing: opt.Tracing, metrics: opt.Metrics}
 }
 
 // Registry is the runtime's event registry.
@@ -238,7 +267,26 @@ func Load[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain.De
 //
 // cmd must implement the decider's command interface C; it is typed domain.Command so that
 // callers can pass a concrete command struct.
+//
+// Each command is a span ("command <category>") in the caller's trace, and the events it
+// appends carry that span's trace context in their metadata.
 func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain.Decider[S, C], command domain.Command, meta Meta) (Result[S], error) {
+	ctx, span := rt.tracing.Tracer().Start(ctx, "command "+d.Category, trace.WithAttributes(
+		attribute.String("orderengine.command", fmt.Sprintf("%T", command)),
+		attribute.String("orderengine.stream_category", d.Category)))
+	defer span.End()
+	res, err := execute(ctx, rt, d, command, meta)
+	switch {
+	case err != nil:
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	case res.Replayed:
+		span.SetAttributes(attribute.Bool("orderengine.replayed", true))
+	}
+	return res, err
+}
+
+func execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain.Decider[S, C], command domain.Command, meta Meta) (Result[S], error) {
 	cmd, ok := command.(C)
 	if !ok {
 		return Result[S]{}, fmt.Errorf("command %T is not a %s command", command, d.Category)
@@ -274,6 +322,7 @@ func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain
 			return Result[S]{}, &domain.ValidationError{Problems: []domain.FieldProblem{{Field: "customerId", Reason: "must be your own"}}}
 		}
 		data := make([]eventstore.EventData, len(evs))
+		tc := rt.tracing.Inject(ctx)
 		for i, e := range evs {
 			eid := uuid.New()
 			if meta.IdempotencyKey != "" {
@@ -285,6 +334,8 @@ func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain
 				Actor:          meta.Actor,
 				OccurredAt:     now.UTC(),
 				IdempotencyKey: meta.IdempotencyKey,
+				TraceParent:    tc.TraceParent,
+				TraceState:     tc.TraceState,
 			})
 			if err != nil {
 				return Result[S]{}, err
@@ -296,6 +347,7 @@ func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain
 		}
 		res, err := rt.store.Append(ctx, l.Stream, expected, data...)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			rt.metrics.VersionConflict(d.Category)
 			if meta.IfMatch != nil {
 				return Result[S]{}, fmt.Errorf("%w: %s changed concurrently", ErrPreconditionFailed, l.Stream)
 			}
@@ -303,6 +355,7 @@ func Execute[S any, C domain.Command](ctx context.Context, rt *Runtime, d domain
 				return Result[S]{}, fmt.Errorf("%w: %s after %d attempts: %w", ErrConflict, l.Stream, attempt+1, err)
 			}
 			rt.log.Debug("version conflict, retrying", "stream", l.Stream, "attempt", attempt+1)
+			rt.metrics.CommandRetry(d.Category)
 			if err := backoff(ctx, attempt); err != nil {
 				return Result[S]{}, err
 			}

@@ -136,9 +136,11 @@ func validation(field, format string, args ...any) error {
 
 // appendEvent appends one bookkeeping event (not an aggregate's) with the request metadata.
 func (s *Service) appendEvent(ctx context.Context, stream string, expected eventstore.ExpectedVersion, id uuid.UUID, e domain.Event, meta Meta) (eventstore.AppendResult, error) {
+	tc := s.rt.tracing.Inject(ctx)
 	data, err := envelope.Encode(s.rt.reg, id, e, envelope.Metadata{
 		CorrelationID: meta.CorrelationID, CausationID: meta.CausationID, Actor: meta.Actor,
 		OccurredAt: s.rt.now().UTC(), IdempotencyKey: meta.IdempotencyKey,
+		TraceParent: tc.TraceParent, TraceState: tc.TraceState,
 	})
 	if err != nil {
 		return eventstore.AppendResult{}, err

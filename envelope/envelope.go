@@ -1,6 +1,6 @@
 // Package envelope turns domain events into stored events and back: the event's stable
 // name and JSON body, plus the metadata every stored event carries (correlation and
-// causation ids, actor, occurred-at, schema version, idempotency key).
+// causation ids, actor, occurred-at, schema version, idempotency key, trace context).
 package envelope
 
 import (
@@ -28,6 +28,12 @@ type Metadata struct {
 	SchemaVersion int `json:"schemaVersion"`
 	// IdempotencyKey of the request that caused the event, if any.
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	// TraceParent and TraceState are the W3C trace context of the span that appended the
+	// event, so asynchronous consumers (saga, projections, webhooks) join the request's
+	// trace (telemetry.StartFromEvent). Event ids never derive from them: a retried
+	// request in another trace is still recognised by its deterministic ids.
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 	// ChainHash is set by the store (hex SHA-256, see eventstore.ChainHash).
 	ChainHash string `json:"chainHash,omitempty"`
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/orderengine/orderengine/domain"
 	"github.com/orderengine/orderengine/eventstore"
+	"github.com/orderengine/orderengine/telemetry"
 )
 
 // State of a runner.
@@ -97,6 +98,8 @@ type RunnerOptions struct {
 	Logger   *slog.Logger
 	// Now is the clock for lag in seconds (default time.Now).
 	Now func() time.Time
+	// Tracing, if set, records a span per applied batch (see applyTraced).
+	Tracing *telemetry.Tracing
 }
 
 func (o RunnerOptions) withDefaults() RunnerOptions {
@@ -408,7 +411,7 @@ func (w *worker) run(ctx context.Context, f *feed, untilCaughtUp bool) error {
 		if len(batch) == 0 {
 			continue
 		}
-		if err := w.apply(ctx, batch); err != nil {
+		if err := w.applyTraced(ctx, batch); err != nil {
 			return err
 		}
 		if untilCaughtUp && w.target > 0 && w.cursor >= w.target {

@@ -33,11 +33,11 @@ func NewBusiness(reg prometheus.Registerer) *Business {
 			Help: "Checkouts that reached a terminal state, by outcome (confirmed, cancelled) and reason code (out_of_stock, payment_declined, expired, …)."},
 			[]string{"outcome", "reason"}),
 		checkoutDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orderengine_checkout_duration_seconds",
-			Help: "Time from order placed to the checkout's terminal state, by outcome.", Buckets: durations}, []string{"outcome"}),
+			Help: "Time from the checkout's start to its terminal state, by outcome.", Buckets: durations}, []string{"outcome"}),
 		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orderengine_checkout_step_duration_seconds",
-			Help: "Duration of one saga step (reserve_stock, authorize_payment, confirm, compensate, …).", Buckets: durations}, []string{"step"}),
+			Help: "Duration of one saga step (reserve_stock, redeem_coupon, authorize_payment, awaiting_payment, confirm, fail, compensate, void_late).", Buckets: durations}, []string{"step"}),
 		payments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderengine_payments_total",
-			Help: "Payment authorization outcomes (authorized, declined, pending, error, voided, captured, refunded)."}, []string{"outcome"}),
+			Help: "Gateway answers to payment authorizations as the saga records them (authorized, declined, failed, pending, timeout)."}, []string{"outcome"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderengine_version_conflicts_total",
 			Help: "Optimistic-concurrency conflicts on append, by stream category."}, []string{"category"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderengine_command_retries_total",
@@ -47,7 +47,7 @@ func NewBusiness(reg prometheus.Registerer) *Business {
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderengine_rate_limited_requests_total",
 			Help: "Requests answered 429, by the limit that stopped them (user, ip)."}, []string{"limit"}),
 		gatewayErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderengine_gateway_errors_total",
-			Help: "Payment gateway calls that failed (timeouts, 5xx, transport), by operation."}, []string{"operation"}),
+			Help: "Payment gateway calls that returned no answer (timeouts, 5xx, transport), by operation."}, []string{"operation"}),
 	}
 	reg.MustRegister(b.checkoutsStarted, b.checkoutsFinished, b.checkoutDuration, b.stepDuration, b.payments,
 		b.conflicts, b.retries, b.replays, b.rateLimited, b.gatewayErrors)

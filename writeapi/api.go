@@ -43,6 +43,8 @@ type Config struct {
 	LineRefunds       LineRefunds
 	// Edits stages and applies order edits (*orderops.Edits); nil answers 503.
 	Edits OrderEdits
+	// Replays, if set, counts requests answered from the idempotency store.
+	Replays ReplayObserver
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
 	// RateLimit bounds cart and order writes (zero value: DefaultRateLimit()).
@@ -84,6 +86,7 @@ type API struct {
 	now         func() time.Time
 	router      chi.Router
 	openapi     func() []byte
+	replays     ReplayObserver
 }
 
 // New builds the API.
@@ -115,7 +118,7 @@ func New(c Config) (*API, error) {
 		parcels: c.Parcels, lineCancels: c.LineCancellations, returns: c.Returns, lineRefunds: c.LineRefunds, edits: c.Edits, erasure: c.Erasure,
 		maxBody: c.MaxBodyBytes, limit: newRateLimiter(c.RateLimit, c.Now),
 		wait: c.OrderWait, maxWait: c.MaxOrderWait, log: c.Logger, now: c.Now,
-		openapi: mergedOpenAPI(c.OpenAPIMerge),
+		openapi: mergedOpenAPI(c.OpenAPIMerge), replays: c.Replays,
 	}
 	a.router = a.routes()
 	return a, nil

@@ -13,6 +13,11 @@ import (
 	"github.com/orderengine/orderengine/problem"
 )
 
+// ReplayObserver counts idempotent replays (telemetry.Business implements it).
+type ReplayObserver interface {
+	IdempotentReplay()
+}
+
 // IdempotencyStore keeps Idempotency-Key results (see package idempotency).
 type IdempotencyStore interface {
 	Begin(ctx context.Context, scope, key string, requestHash [32]byte) (idempotency.Outcome, error)
@@ -72,6 +77,9 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if !out.Proceed() {
+			if a.replays != nil {
+				a.replays.IdempotentReplay()
+			}
 			for k, vs := range out.Replay.Header {
 				w.Header()[k] = vs
 			}

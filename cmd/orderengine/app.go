@@ -23,6 +23,7 @@ import (
 	"github.com/orderengine/orderengine/eventregistry"
 	"github.com/orderengine/orderengine/eventstore"
 	"github.com/orderengine/orderengine/eventstore/postgres"
+	tracedstore "github.com/orderengine/orderengine/eventstore/traced"
 	"github.com/orderengine/orderengine/httpapi"
 	"github.com/orderengine/orderengine/idempotency"
 	"github.com/orderengine/orderengine/lease"
@@ -171,7 +172,16 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	a.store = a.sealed
 	// The one registry of every event type in the log, for everything that decodes it.
 	reg := eventregistry.New()
-	rt := commands.NewRuntime(a.store, reg, commands.RuntimeOptions{Logger: log})
+	// Business metrics, reported by the command side, the saga, the gateway and the API.
+	m := newMetrics(a.store, a.projectionStatus)
+	a.business = telemetry.NewBusiness(m.reg)
+	// With tracing on, the command side and the saga see the store through spans (the
+	// forwarder and the lease keep the adapter itself).
+	traced := a.store
+	if a.tracing.Enabled() {
+		traced = tracedstore.Wrap(a.store, a.tracing.Tracer())
+	}
+	rt := commands.NewRuntime(traced, reg, commands.RuntimeOptions{Logger: log, Tracing: a.tracing, Metrics: a.business})
 	svc, err := commands.NewService(rt, commands.ServiceOptions{MaxOpenCarts: f.maxOpenCarts})
 	if err != nil {
 		return nil, err
@@ -204,7 +214,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	}
 	switch f.projections {
 	case "", "on":
-		if a.runners, err = newRunners(a.rmdb, a.store, reg, log); err != nil {
+		if a.runners, err = newRunners(a.rmdb, a.store, reg, log, a.tracing); err != nil {
 			return nil, err
 		}
 		a.runSearch = true
@@ -228,9 +238,12 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	})
 	voidRefused := prometheus.NewCounter(prometheus.CounterOpts{Name: "orderengine_checkout_void_refused_total",
 		Help: "Late authorizations the gateway refused to void (each needs a human)."})
+	m.reg.MustRegister(voidRefused)
+	// Gateway calls are spans and their failures counted.
+	gateway := payment.Traced(a.gateway, a.tracing.Tracer(), a.business)
 	co, err = checkout.New(checkout.Config{
-		Runtime: rt, Store: a.store, Gateway: a.gateway, Bus: a.bus, TTL: f.reservationTTL,
-		WebhookSecret: secret, Logger: log,
+		Runtime: rt, Store: traced, Gateway: gateway, Bus: a.bus, TTL: f.reservationTTL,
+		WebhookSecret: secret, Logger: log, Tracing: a.tracing, Metrics: a.business,
 		// The app runs the forwarder under supervision and the lease (see run).
 		DisableForwarder: true,
 		OnVoidRefused:    func(string, string, string) { voidRefused.Inc() },
@@ -239,7 +252,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		return nil, err
 	}
 	a.checkout = co
-	ops, err := orderops.New(orderops.Config{Runtime: rt, Gateway: a.gateway, Checkouts: co, ReturnWindow: f.returnWindow})
+	ops, err := orderops.New(orderops.Config{Runtime: rt, Gateway: gateway, Checkouts: co, ReturnWindow: f.returnWindow})
 	if err != nil {
 		return nil, err
 	}
@@ -274,11 +287,6 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, err
 	}
-	// Business metrics: the command side reports what it can (rate limits here); the saga,
-	// payments, conflicts and idempotent replays are to be wired to a.business.
-	m := newMetrics(a.store, a.projectionStatus)
-	m.reg.MustRegister(voidRefused)
-	a.business = telemetry.NewBusiness(m.reg)
 	if f.rateLimit == (writeapi.RateLimit{}) {
 		f.rateLimit = writeapi.DefaultRateLimit()
 	}
@@ -295,6 +303,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
 		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, Edits: edits, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
 		Erasure:      eraser{store: a.sealed, rt: rt},
+		Replays:      a.business,
 		Idempotency:  idem,
 		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps, webhooks.OpenAPIOps},
 	})
@@ -529,10 +538,10 @@ func (r *rebuilder) Rebuild(ctx context.Context, req readapi.RebuildRequest) (*p
 }
 
 // newRunners builds a runner for each SQL read model.
-func newRunners(db *projections.DB, store eventstore.Store, reg *domain.Registry, log *slog.Logger) ([]*projections.Runner, error) {
+func newRunners(db *projections.DB, store eventstore.Store, reg *domain.Registry, log *slog.Logger, tracing *telemetry.Tracing) ([]*projections.Runner, error) {
 	var rs []*projections.Runner
 	for _, p := range readmodel.All() {
-		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{Registry: reg, Logger: log})
+		r, err := projections.NewRunner(db, store, p, projections.RunnerOptions{Registry: reg, Logger: log, Tracing: tracing})
 		if err != nil {
 			return nil, err
 		}

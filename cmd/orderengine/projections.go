@@ -168,7 +168,7 @@ func (p *projectionsCLI) close() {
 
 // run is the workers of a serve --projections=off deployment, in their own process.
 func (p *projectionsCLI) run(ctx context.Context, stdout, stderr io.Writer) error {
-	runners, err := newRunners(p.db, p.store, eventregistry.New(), newLogger(p.c, stderr))
+	runners, err := newRunners(p.db, p.store, eventregistry.New(), newLogger(p.c, stderr), nil)
 	if err != nil {
 		return err
 	}
