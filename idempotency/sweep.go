@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/orderengine/orderengine/eventstore"
 )
@@ -43,7 +44,11 @@ func (s *Store) Sweep(ctx context.Context, log SweepLog, from uint64) (next uint
 			return pos, deleted, fmt.Errorf("idempotency sweep: %w", err)
 		}
 		for _, e := range page {
-			var rec record
+			// Only the claim time: the rest of the record (the stored answer) may be sealed
+			// personal data the sweep neither needs nor can open.
+			var rec struct {
+				ClaimedAt time.Time `json:"claimedAt"`
+			}
 			if err := json.Unmarshal(e.Data, &rec); err != nil {
 				return pos, deleted, fmt.Errorf("idempotency sweep: %s v%d: %w", e.Stream, e.Version, err)
 			}

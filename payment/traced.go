@@ -2,6 +2,8 @@ package payment
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -77,5 +79,48 @@ func (t *traced) Lookup(ctx context.Context, req LookupRequest) (AuthorizeResult
 	ctx, span := t.start(ctx, "lookup", req.OrderID)
 	res, err := t.Gateway.Lookup(ctx, req)
 	t.end(span, "lookup", res.Status, err)
+	return res, err
+}
+
+// ErrUnsupported: the wrapped gateway lacks an optional capability (parts, increments).
+var ErrUnsupported = errors.New("payment: the gateway does not support this operation")
+
+// The optional capabilities pass through the wrapper (callers discover them with a type
+// assertion, so the wrapper has them and answers ErrUnsupported when the gateway has not).
+
+func (t *traced) CapturePart(ctx context.Context, req CaptureRequest) (Result, error) {
+	g, ok := t.Gateway.(interface {
+		CapturePart(context.Context, CaptureRequest) (Result, error)
+	})
+	if !ok {
+		return Result{}, fmt.Errorf("capture in parts: %w", ErrUnsupported)
+	}
+	ctx, span := t.start(ctx, "capture_part", req.OrderID)
+	res, err := g.CapturePart(ctx, req)
+	t.end(span, "capture_part", res.Status, err)
+	return res, err
+}
+
+func (t *traced) VoidPart(ctx context.Context, req PartialVoidRequest) (Result, error) {
+	g, ok := t.Gateway.(interface {
+		VoidPart(context.Context, PartialVoidRequest) (Result, error)
+	})
+	if !ok {
+		return Result{}, fmt.Errorf("void in parts: %w", ErrUnsupported)
+	}
+	ctx, span := t.start(ctx, "void_part", req.OrderID)
+	res, err := g.VoidPart(ctx, req)
+	t.end(span, "void_part", res.Status, err)
+	return res, err
+}
+
+func (t *traced) IncrementAuthorization(ctx context.Context, req IncrementRequest) (Result, error) {
+	g, ok := t.Gateway.(IncrementalGateway)
+	if !ok {
+		return Result{}, fmt.Errorf("incremental authorization: %w", ErrUnsupported)
+	}
+	ctx, span := t.start(ctx, "increment_authorization", req.OrderID)
+	res, err := g.IncrementAuthorization(ctx, req)
+	t.end(span, "increment_authorization", res.Status, err)
 	return res, err
 }

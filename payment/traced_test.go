@@ -71,3 +71,29 @@ func TestTracedGateway(t *testing.T) {
 		t.Fatalf("gateway errors %v, want 1", got)
 	}
 }
+
+// TestTracedGatewayKeepsCapabilities: fulfilment in parts and order edits find their
+// gateway capabilities by type assertion; the tracing wrapper must keep them.
+func TestTracedGatewayKeepsCapabilities(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	sim := payment.NewSimulator(payment.SimulatorConfig{WebhookSecret: secret, AsyncDelay: -1})
+	defer sim.Close()
+	g := payment.Traced(sim, tp.Tracer("test"), nil)
+	ctx := context.Background()
+	res, err := g.Authorize(ctx, payment.AuthorizeRequest{OrderID: "o1", Amount: domain.MustMoney(1000, "EUR"), Token: payment.TokenVisa, IdempotencyKey: "k1"})
+	if err != nil || res.Status != payment.StatusAuthorized {
+		t.Fatalf("authorize: %+v %v", res, err)
+	}
+	parts, ok := g.(interface {
+		CapturePart(context.Context, payment.CaptureRequest) (payment.Result, error)
+	})
+	if !ok {
+		t.Fatal("the traced gateway lost CapturePart")
+	}
+	if _, err := parts.CapturePart(ctx, payment.CaptureRequest{OrderID: "o1", GatewayRef: res.GatewayRef, Amount: domain.MustMoney(400, "EUR"), IdempotencyKey: "k2"}); err != nil {
+		t.Fatalf("capture a part through the wrapper: %v", err)
+	}
+	if _, ok := g.(payment.IncrementalGateway); !ok {
+		t.Fatal("the traced gateway lost IncrementAuthorization")
+	}
+}

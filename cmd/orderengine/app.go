@@ -294,7 +294,8 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		f.rateLimit.Observer = a.business
 	}
 	idem := idempotency.New(a.store, idempotency.Options{TTL: f.idempotencyTTL})
-	a.sweep = &idempotencySweep{store: idem, log: a.store, locker: a.locker, interval: cmp.Or(f.sweepEvery, time.Hour), logger: log}
+	a.sweep = &idempotencySweep{store: idem, log: a.sealed.Inner(), // the adapter itself: it can delete streams
+		locker: a.locker, interval: cmp.Or(f.sweepEvery, time.Hour), logger: log}
 	whAPI, err := a.wireWebhooks(c, f.webhooks, ver, idem, reg, f.lowStock, m)
 	if err != nil {
 		return nil, err

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,7 +58,7 @@ func TestREADMEWalkThrough(t *testing.T) {
 	}
 	dataDir := filepath.Join(work, "data")
 	addr := freeAddr(t)
-	var serverLog bytes.Buffer
+	var serverLog lockedBuffer // written by the server's output copier while the test reads it
 	srv := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn")
 	srv.Stdout, srv.Stderr = &serverLog, &serverLog
 	if err := srv.Start(); err != nil {
@@ -88,7 +90,25 @@ func TestREADMEWalkThrough(t *testing.T) {
 	}
 }
 
-func waitReady(t *testing.T, base string, log *bytes.Buffer) {
+// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func waitReady(t *testing.T, base string, log fmt.Stringer) {
 	t.Helper()
 	for i := 0; i < 200; i++ {
 		resp, err := http.Get(base + "/readyz")

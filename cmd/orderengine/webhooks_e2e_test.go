@@ -143,7 +143,7 @@ func TestE2EIdempotencySweepDeletesExpiredRecords(t *testing.T) {
 			deadline := time.Now().Add(30 * time.Second)
 			for records() > 0 {
 				if time.Now().After(deadline) {
-					t.Fatal("the expired idempotency record is still in the log after 30s")
+					t.Fatalf("the expired idempotency record is still in the log after 30s; /readyz: %s", e.do("GET", "/readyz", "", nil).body)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
