@@ -1,7 +1,8 @@
-// Package httpapi is the HTTP edge the command API (writeapi) and the read API (readapi)
-// share: request errors and strict JSON bodies, JSON answers, problem documents for
-// errors with their instance, the 404/405 handlers, and the OpenAPI document built from
-// the routes' Go types (so the document cannot drift from what the handlers send).
+// Package httpapi is the HTTP edge the command API (writeapi), the read API (readapi) and
+// the webhooks admin API share: request errors and strict JSON bodies, JSON answers,
+// problem documents for errors with their instance, the 404/405 handlers, the
+// Idempotency-Key middleware, and the OpenAPI document built from the routes' Go types (so
+// the document cannot drift from what the handlers send).
 package httpapi
 
 import (

@@ -2,11 +2,9 @@ package webhooks
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -25,11 +23,7 @@ import (
 )
 
 // IdempotencyStore keeps Idempotency-Key results (package idempotency's Store).
-type IdempotencyStore interface {
-	Begin(ctx context.Context, scope, key string, requestHash [32]byte) (idempotency.Outcome, error)
-	Complete(ctx context.Context, c *idempotency.Claim, status int, header http.Header, body []byte) error
-	Release(ctx context.Context, c *idempotency.Claim) error
-}
+type IdempotencyStore = httpapi.IdempotencyStore
 
 // APIConfig wires the admin API.
 type APIConfig struct {
@@ -427,83 +421,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.Fail(w, r, a.c.Logger, err, problemOf)
 }
 
-// idempotent gives a POST Stripe's Idempotency-Key semantics (as writeapi does): the first
-// result is stored and replayed; the same key with another request → 422; in flight → 409.
+// idempotent gives a POST Stripe's Idempotency-Key semantics, as writeapi does
+// (httpapi.Idempotency): the first result is stored and replayed; the same key with another
+// request → 422; in flight → 409.
 func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("Idempotency-Key")
-		if key == "" || a.c.Idempotency == nil {
-			next(w, r)
-			return
-		}
-		if err := idempotency.ValidateKey(key); err != nil {
-			httpapi.WriteProblem(w, r, problem.New(http.StatusBadRequest, "validation", "Invalid Idempotency-Key", err.Error()))
-			return
-		}
-		body, err := a.readBody(w, r)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		p, _ := auth.FromContext(r.Context())
-		out, err := a.c.Idempotency.Begin(r.Context(), p.Subject, key, idempotency.HashRequest(r.Method, r.URL.RequestURI(), body))
-		switch {
-		case errors.Is(err, idempotency.ErrInFlight):
-			httpapi.WriteProblem(w, r, problem.New(http.StatusConflict, "idempotency-in-flight", "Request in progress",
-				"a request with this Idempotency-Key is still being processed; retry later"))
-			return
-		case errors.Is(err, idempotency.ErrMismatch):
-			httpapi.WriteProblem(w, r, problem.New(http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency-Key reused",
-				"this Idempotency-Key was used with a different request"))
-			return
-		case err != nil:
-			a.fail(w, r, err)
-			return
-		}
-		if !out.Proceed() {
-			for k, vs := range out.Replay.Header {
-				w.Header()[k] = vs
-			}
-			w.Header().Set("Idempotent-Replayed", "true")
-			w.WriteHeader(out.Replay.Status)
-			w.Write(out.Replay.Body)
-			return
-		}
-		rec := &recorder{header: http.Header{}, status: http.StatusOK}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next(rec, r)
-		sctx := context.WithoutCancel(r.Context())
-		if rec.status >= 500 {
-			if err := a.c.Idempotency.Release(sctx, out.Claim); err != nil {
-				a.c.Logger.Warn("idempotency release failed", "err", err)
-			}
-		} else if err := a.c.Idempotency.Complete(sctx, out.Claim, rec.status, rec.header, rec.body.Bytes()); err != nil {
-			a.c.Logger.Warn("idempotency record not stored", "err", err)
-		}
-		for k, vs := range rec.header {
-			w.Header()[k] = vs
-		}
-		w.WriteHeader(rec.status)
-		w.Write(rec.body.Bytes())
-	}
-}
-
-type recorder struct {
-	header http.Header
-	status int
-	wrote  bool
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(status int) {
-	if !r.wrote {
-		r.status, r.wrote = status, true
-	}
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	return r.body.Write(b)
+	return httpapi.Idempotency{Store: a.c.Idempotency, MaxBody: a.c.MaxBodyBytes, Logger: a.c.Logger, Fail: a.fail}.Wrap(next)
 }

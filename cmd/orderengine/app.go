@@ -124,8 +124,71 @@ type app struct {
 	sweep    *idempotencySweep
 }
 
-// newApp wires the engine from configuration; close releases what it opened.
+// newApp wires the engine from configuration; close releases what it opened. Each step
+// fills in part of the app, in this order: the event store, the command side, the bus and
+// the supervisor, the read side, the checkout and order operations, the read API, then
+// the HTTP surface.
 func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app, err error) {
+	ver, err := f.check(c)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{log: log, tracing: f.tracing, dataDir: c.DataDir}
+	if a.tracing == nil {
+		a.tracing = telemetry.Disabled()
+	}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if err := a.openEventStore(ctx, c, f); err != nil {
+		return nil, err
+	}
+	// The one registry of every event type in the log, for everything that decodes it.
+	w := &wiring{c: c, f: f, ver: ver, reg: eventregistry.New()}
+	if err := a.newCommandSide(w); err != nil {
+		return nil, err
+	}
+	if err := a.startBus(ctx, f); err != nil {
+		return nil, err
+	}
+	secret, err := paymentWebhookSecret(c, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.openReadSide(ctx, c, f, w.reg); err != nil {
+		return nil, err
+	}
+	if err := a.newCheckout(w, secret); err != nil {
+		return nil, err
+	}
+	if err := a.newReadAPI(w); err != nil {
+		return nil, err
+	}
+	if err := a.newHTTP(w); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// wiring is what newApp's steps hand each other.
+type wiring struct {
+	c   Config
+	f   appFlags
+	ver *auth.Verifier
+	reg *domain.Registry
+	m   *metrics
+	// traced is the store the command side and the saga use (spans when tracing is on).
+	traced eventstore.Store
+	rt     *commands.Runtime
+	ops    *orderops.Ops
+	edits  *orderops.Edits
+}
+
+// check validates serve's flags, fills in the rate limits they set, and builds the
+// bearer-token verifier.
+func (f *appFlags) check(c Config) (*auth.Verifier, error) {
 	if f.reservationTTL <= 0 {
 		return nil, usagef("--reservation-ttl must be positive")
 	}
@@ -133,6 +196,7 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 		return nil, usagef("--unready-after and --fail-after must not be negative")
 	}
 	if f.rateLimit == (writeapi.RateLimit{}) && f.limits.registered {
+		var err error
 		if f.rateLimit, err = f.limits.rateLimit(); err != nil {
 			return nil, err
 		}
@@ -148,89 +212,100 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	a := &app{log: log, tracing: f.tracing, dataDir: c.DataDir}
-	if a.tracing == nil {
-		a.tracing = telemetry.Disabled()
-	}
-	defer func() {
-		if err != nil {
-			a.close()
-		}
-	}()
+	return ver, nil
+}
+
+// openEventStore takes the caller's store (tests, benchmarks) or opens the configured
+// one, behind the sealing store.
+func (a *app) openEventStore(ctx context.Context, c Config, f appFlags) (err error) {
 	a.store = f.store
 	if a.store == nil {
-		if a.store, err = openEventStore(ctx, c, log); err != nil {
-			return nil, fmt.Errorf("open event store %s: %w", redactURL(c.Events), err)
+		if a.store, err = openEventStore(ctx, c, a.log); err != nil {
+			return fmt.Errorf("open event store %s: %w", redactURL(c.Events), err)
 		}
 		a.ownStore = true
 	}
 	// Everything reads and writes through the sealing store: personal data is sealed
 	// in the log and opened (or "[erased]") on the way out.
-	if a.sealed, err = sealedStore(ctx, c, a.store, log); err != nil {
-		return nil, err
+	if a.sealed, err = sealedStore(ctx, c, a.store, a.log); err != nil {
+		return err
 	}
 	a.store = a.sealed
-	// The one registry of every event type in the log, for everything that decodes it.
-	reg := eventregistry.New()
+	return nil
+}
+
+// newCommandSide builds the metrics, the command runtime and the command service.
+func (a *app) newCommandSide(w *wiring) (err error) {
 	// Business metrics, reported by the command side, the saga, the gateway and the API.
-	m := newMetrics(a.store, a.projectionStatus)
-	a.business = telemetry.NewBusiness(m.reg)
+	w.m = newMetrics(a.store, a.projectionStatus)
+	a.business = telemetry.NewBusiness(w.m.reg)
 	// With tracing on, the command side and the saga see the store through spans (the
 	// forwarder and the lease keep the adapter itself).
-	traced := a.store
+	w.traced = a.store
 	if a.tracing.Enabled() {
-		traced = tracedstore.Wrap(a.store, a.tracing.Tracer())
+		w.traced = tracedstore.Wrap(a.store, a.tracing.Tracer())
 	}
-	rt := commands.NewRuntime(traced, reg, commands.RuntimeOptions{Logger: log, Tracing: a.tracing, Metrics: a.business})
-	svc, err := commands.NewService(rt, commands.ServiceOptions{MaxOpenCarts: f.maxOpenCarts})
-	if err != nil {
-		return nil, err
-	}
-	a.svc = svc
-	if a.bus, err = openBus(ctx, f.bus, log); err != nil {
-		return nil, err
+	w.rt = commands.NewRuntime(w.traced, w.reg, commands.RuntimeOptions{Logger: a.log, Tracing: a.tracing, Metrics: a.business})
+	a.svc, err = commands.NewService(w.rt, commands.ServiceOptions{MaxOpenCarts: w.f.maxOpenCarts})
+	return err
+}
+
+// startBus opens the bus and builds the supervisor and the bus forwarder it runs.
+func (a *app) startBus(ctx context.Context, f appFlags) (err error) {
+	if a.bus, err = openBus(ctx, f.bus, a.log); err != nil {
+		return err
 	}
 	// Zero --unready-after takes the supervisor's default.
-	a.sup = supervise.New(supervise.Options{UnreadyAfter: f.unreadyAfter, FailAfter: f.failAfter, Logger: log})
+	a.sup = supervise.New(supervise.Options{UnreadyAfter: f.unreadyAfter, FailAfter: f.failAfter, Logger: a.log})
 	a.sup.Probe("store", storeProbe(a.store))
-	a.locker = newLocker(a.sealed.Inner(), log) // the lease needs the concrete store (PostgreSQL advisory locks)
-	if a.forward, err = bus.NewForwarder(bus.ForwarderConfig{
-		Store: a.store, Publisher: a.bus.Publisher(), TopicPrefix: a.bus.TopicPrefix(), Logger: log,
+	a.locker = newLocker(a.sealed.Inner(), a.log) // the lease needs the concrete store (PostgreSQL advisory locks)
+	a.forward, err = bus.NewForwarder(bus.ForwarderConfig{
+		Store: a.store, Publisher: a.bus.Publisher(), TopicPrefix: a.bus.TopicPrefix(), Logger: a.log,
 		Lease: a.locker, Health: a.sup.Register("bus-forwarder"), Tracing: a.tracing,
-	}); err != nil {
-		return nil, err
+	})
+	return err
+}
+
+// paymentWebhookSecret is --payment-webhook-secret, or one generated in the data dir.
+func paymentWebhookSecret(c Config, f appFlags) ([]byte, error) {
+	if f.webhookSecret != "" {
+		return []byte(f.webhookSecret), nil
 	}
-	secret := []byte(f.webhookSecret)
-	if len(secret) == 0 {
-		if secret, err = auth.LoadOrCreateSecret(filepath.Join(c.DataDir, "webhook-secret")); err != nil {
-			return nil, err
-		}
-	}
+	return auth.LoadOrCreateSecret(filepath.Join(c.DataDir, "webhook-secret"))
+}
+
+// openReadSide opens the read-model database, the projection runners (unless they run in
+// another process) and the search backend.
+func (a *app) openReadSide(ctx context.Context, c Config, f appFlags, reg *domain.Registry) (err error) {
 	if f.readModels.url == "" {
 		f.readModels.url = "sqlite:"
 	}
 	if a.rmdb, err = openReadModels(ctx, c, f.readModels); err != nil {
-		return nil, err
+		return err
 	}
 	switch f.projections {
 	case "", "on":
-		if a.runners, err = newRunners(a.rmdb, a.store, reg, log, a.tracing); err != nil {
-			return nil, err
+		if a.runners, err = newRunners(a.rmdb, a.store, reg, a.log, a.tracing); err != nil {
+			return err
 		}
 		a.runSearch = true
 	case "off":
 	default:
-		return nil, usagef("--projections must be on or off, not %q", f.projections)
+		return usagef("--projections must be on or off, not %q", f.projections)
 	}
-	if a.search, err = openSearch(ctx, f.search, a.rmdb, a.store, reg, log); err != nil {
-		return nil, err
-	}
+	a.search, err = openSearch(ctx, f.search, a.rmdb, a.store, reg, a.log)
+	return err
+}
+
+// newCheckout builds the gateway simulator, the checkout saga, the order operations and
+// the order edits.
+func (a *app) newCheckout(w *wiring, secret []byte) (err error) {
 	var co *checkout.Checkout
 	// The built-in gateway simulator delivers its webhooks in-process, signed like a real
 	// gateway's; POST /v1/webhooks/payments takes them over HTTP.
 	a.gateway = payment.NewSimulator(payment.SimulatorConfig{
-		WebhookSecret: secret, Logger: log, AsyncDelay: f.asyncDelay,
-		StateFile: filepath.Join(c.DataDir, "payment-simulator.json"), // pending payments outlive a crash
+		WebhookSecret: secret, Logger: a.log, AsyncDelay: w.f.asyncDelay,
+		StateFile: filepath.Join(w.c.DataDir, "payment-simulator.json"), // pending payments outlive a crash
 		Deliver: func(ctx context.Context, h http.Header, body []byte) error {
 			_, err := co.HandleWebhook(ctx, h, body)
 			return err
@@ -238,34 +313,35 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	})
 	voidRefused := prometheus.NewCounter(prometheus.CounterOpts{Name: "orderengine_checkout_void_refused_total",
 		Help: "Late authorizations the gateway refused to void (each needs a human)."})
-	m.reg.MustRegister(voidRefused)
+	w.m.reg.MustRegister(voidRefused)
 	// Gateway calls are spans and their failures counted.
 	gateway := payment.Traced(a.gateway, a.tracing.Tracer(), a.business)
 	co, err = checkout.New(checkout.Config{
-		Runtime: rt, Store: traced, Gateway: gateway, Bus: a.bus, TTL: f.reservationTTL,
-		WebhookSecret: secret, Logger: log, Tracing: a.tracing, Metrics: a.business,
+		Runtime: w.rt, Store: w.traced, Gateway: gateway, Bus: a.bus, TTL: w.f.reservationTTL,
+		WebhookSecret: secret, Logger: a.log, Tracing: a.tracing, Metrics: a.business,
 		// The app runs the forwarder under supervision and the lease (see run).
 		DisableForwarder: true,
 		OnVoidRefused:    func(string, string, string) { voidRefused.Inc() },
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.checkout = co
-	ops, err := orderops.New(orderops.Config{Runtime: rt, Gateway: gateway, Checkouts: co, ReturnWindow: f.returnWindow})
-	if err != nil {
-		return nil, err
+	if w.ops, err = orderops.New(orderops.Config{Runtime: w.rt, Gateway: gateway, Checkouts: co, ReturnWindow: w.f.returnWindow}); err != nil {
+		return err
 	}
-	edits, err := orderops.NewEdits(orderops.EditsConfig{Ops: ops, Catalog: svc})
-	if err != nil {
-		return nil, err
-	}
-	reader := readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(f.lowStock)})
+	w.edits, err = orderops.NewEdits(orderops.EditsConfig{Ops: w.ops, Catalog: a.svc})
+	return err
+}
+
+// newReadAPI builds the read API and the settler of pending money movements and edits.
+func (a *app) newReadAPI(w *wiring) (err error) {
+	reader := readmodel.NewReader(a.rmdb, readmodel.ReaderOptions{LowStockThreshold: int64(w.f.lowStock)})
 	// Orders the read model shows with a pending capture, partial void or refund (a crash
 	// between recording and settling it) or an edit still confirming are finished every 30 s
 	// (the first sweep 30 s after start).
+	ops, edits, log, every := w.ops, w.edits, a.log, w.f.settleEvery
 	a.settle = func(ctx context.Context) {
-		every := f.settleEvery
 		if every <= 0 {
 			every = 30 * time.Second
 		}
@@ -277,16 +353,20 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	}
 	a.read, err = readapi.New(readapi.Config{
 		Reader:    reader,
-		Positions: a.rmdb, Verifier: ver, Events: a.store, Search: a.search,
+		Positions: a.rmdb, Verifier: w.ver, Events: a.store, Search: a.search,
 		Status: readapi.StatusFunc(func(context.Context) ([]projections.Status, error) {
 			return a.projectionStatus(), nil
 		}),
-		Rebuilder: &rebuilder{db: a.rmdb, store: a.store, search: a.search, reg: reg, log: log},
-		Registry:  reg, Logger: log,
+		Rebuilder: &rebuilder{db: a.rmdb, store: a.store, search: a.search, reg: w.reg, log: a.log},
+		Registry:  w.reg, Logger: a.log,
 	})
-	if err != nil {
-		return nil, err
-	}
+	return err
+}
+
+// newHTTP builds the Idempotency-Key store and its sweep, the outgoing webhooks, the
+// command API, the projections' readiness probes and the router of the APIs.
+func (a *app) newHTTP(w *wiring) error {
+	f := w.f
 	if f.rateLimit == (writeapi.RateLimit{}) {
 		f.rateLimit = writeapi.DefaultRateLimit()
 	}
@@ -295,21 +375,22 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 	}
 	idem := idempotency.New(a.store, idempotency.Options{TTL: f.idempotencyTTL})
 	a.sweep = &idempotencySweep{store: idem, log: a.sealed.Inner(), // the adapter itself: it can delete streams
-		locker: a.locker, interval: cmp.Or(f.sweepEvery, time.Hour), logger: log}
-	whAPI, err := a.wireWebhooks(c, f.webhooks, ver, idem, reg, f.lowStock, m)
+		locker: a.locker, interval: cmp.Or(f.sweepEvery, time.Hour), logger: a.log}
+	whAPI, err := a.wireWebhooks(w.c, f.webhooks, w.ver, idem, w.reg, f.lowStock, w.m)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	co, ops := a.checkout, w.ops
 	api, err := writeapi.New(writeapi.Config{
-		Service: svc, Verifier: ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
-		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, Edits: edits, OrderWait: f.orderWait, Logger: log, RateLimit: f.rateLimit,
-		Erasure:      eraser{store: a.sealed, rt: rt},
+		Service: a.svc, Verifier: w.ver, Checkout: co, PaymentWebhooks: co, Cancellations: ops, Fulfilment: ops, Refunds: ops,
+		Parcels: ops, LineCancellations: ops, Returns: ops, LineRefunds: ops, Edits: w.edits, OrderWait: f.orderWait, Logger: a.log, RateLimit: f.rateLimit,
+		Erasure:      eraser{store: a.sealed, rt: w.rt},
 		Replays:      a.business,
 		Idempotency:  idem,
 		OpenAPIMerge: []func(*httpapi.Schemas) []httpapi.Op{readapi.OpenAPIOps, webhooks.OpenAPIOps},
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if a.runSearch {
 		for _, r := range a.runners {
@@ -319,9 +400,9 @@ func newApp(ctx context.Context, c Config, f appFlags, log *slog.Logger) (_ *app
 			a.sup.Probe("projection:"+a.search.Name(), projectionProbe(a.search.Status))
 		}
 	}
-	m.log, m.tracing = log, a.tracing
-	a.handler = newRouter(a.sup.Handler(), m, api.Register, a.read.Register, whAPI.Register)
-	return a, nil
+	w.m.log, w.m.tracing = a.log, a.tracing
+	a.handler = newRouter(a.sup.Handler(), w.m, api.Register, a.read.Register, whAPI.Register)
+	return nil
 }
 
 // projectionStatus is every runner's status (for /metrics and the admin API); with the
