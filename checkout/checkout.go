@@ -285,13 +285,25 @@ func (c *Checkout) session(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
+	runDone := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer close(runDone)
 		if err := router.Run(ctx); err != nil {
 			errc <- fmt.Errorf("checkout: router: %w", err)
 		}
 	}()
+	// closeRouter closes the router once it runs (or Run gave up): watermill's Close during
+	// Run's start-up holds the handlers lock Run waits for, and hangs for the whole close
+	// timeout (30 s) — seen when serve is stopped right after it started.
+	closeRouter := func() {
+		select {
+		case <-router.Running():
+		case <-runDone:
+		}
+		router.Close()
+	}
 	select {
 	case <-router.Running():
 	case <-ctx.Done():
@@ -303,7 +315,7 @@ func (c *Checkout) session(ctx context.Context) error {
 	// Subscribed before forwarding, so the in-process bus drops nothing.
 	if err := c.resume(ctx); err != nil && ctx.Err() == nil {
 		cancel()
-		router.Close()
+		closeRouter()
 		wg.Wait()
 		return fmt.Errorf("checkout: resume unfinished checkouts: %w", err)
 	}
@@ -337,7 +349,7 @@ func (c *Checkout) session(ctx context.Context) error {
 	if fwdDone != nil {
 		<-fwdDone // the forwarder stores its checkpoint before the router stops acking
 	}
-	router.Close()
+	closeRouter()
 	wg.Wait()
 	return runErr
 }
