@@ -240,56 +240,48 @@ func (s *sink) write(ctx context.Context, index string, batch []projections.Even
 }
 
 func (s *sink) loadStock(ctx context.Context, index string, b *docs.Batch, skus []string) error {
-	if len(skus) == 0 {
-		return nil
-	}
-	ids := make([]string, len(skus))
-	for i, sku := range skus {
-		ids[i] = stockID(sku)
-	}
-	found, err := s.c.mget(ctx, index, ids)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		src, ok := found[id]
-		if !ok {
-			continue
-		}
-		var d stockDoc
-		if err := json.Unmarshal(src, &d); err != nil {
-			return fmt.Errorf("search: stock document %s: %w", id, err)
-		}
+	return loadDocs(ctx, s.c, index, "stock", skus, stockID, func(id string, d stockDoc) error {
 		b.AddStock(&catalogfold.Stock{SKU: d.SKU, OnHand: d.OnHand, Reserved: d.Reserved, Owners: d.Owners, Position: d.Position})
-	}
-	return nil
+		return nil
+	})
 }
 
 func (s *sink) loadProducts(ctx context.Context, index string, b *docs.Batch, pids []string) error {
-	if len(pids) == 0 {
-		return nil
-	}
-	ids := make([]string, len(pids))
-	for i, p := range pids {
-		ids[i] = productID(p)
-	}
-	found, err := s.c.mget(ctx, index, ids)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		src, ok := found[id]
-		if !ok {
-			continue
-		}
-		var d productDoc
-		if err := json.Unmarshal(src, &d); err != nil {
-			return fmt.Errorf("search: product document %s: %w", id, err)
-		}
+	return loadDocs(ctx, s.c, index, "product", pids, productID, func(id string, d productDoc) error {
 		if d.State == nil {
 			return fmt.Errorf("search: product document %s has no state", id)
 		}
 		b.AddProduct(&catalogfold.Product{Product: *d.State, Version: d.Version, Position: d.Position, CreatedPosition: d.CreatedPosition})
+		return nil
+	})
+}
+
+// loadDocs fetches the documents of keys (by their ids) in one mget and hands each one
+// found, decoded, to add.
+func loadDocs[D any](ctx context.Context, c *client, index, kind string, keys []string, docID func(string) string, add func(id string, d D) error) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = docID(k)
+	}
+	found, err := c.mget(ctx, index, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		src, ok := found[id]
+		if !ok {
+			continue
+		}
+		var d D
+		if err := json.Unmarshal(src, &d); err != nil {
+			return fmt.Errorf("search: %s document %s: %w", kind, id, err)
+		}
+		if err := add(id, d); err != nil {
+			return err
+		}
 	}
 	return nil
 }
